@@ -1,0 +1,150 @@
+"""Every setting of SPEC §8, read from the environment once and validated.
+
+A missing or invalid value fails when definitions load, with a message that names the
+environment variable (never its value when the variable holds a secret).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The repository root when running from a checkout (workspace.yaml next to the package);
+# relative paths in settings are resolved against it so `dagster dev`, the CLI and tests
+# agree on where data lives whatever the working directory.
+_CHECKOUT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = _CHECKOUT if (_CHECKOUT / "workspace.yaml").exists() else Path.cwd()
+
+SECRET_VARIABLES = frozenset(
+    {
+        "ORDERS_API_TOKEN",
+        "ORDERS_API_CLIENT_SECRET",
+        "ORDERS_PG_DSN",
+        "AWS_SECRET_ACCESS_KEY",
+        "SNOWFLAKE_PASSWORD",
+    }
+)
+
+
+class SettingsError(ValueError):
+    """Raised at load time; the message names every offending environment variable."""
+
+
+def _env(name: str, default=None, **kwargs):
+    return Field(default=default, validation_alias=name, **kwargs)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_ignore_empty=True, extra="ignore", frozen=True, populate_by_name=False
+    )
+
+    partitions_start: date = _env("ORDERS_PARTITIONS_START", date(2026, 1, 1))
+    source: Literal["demo", "api", "postgres", "landing"] = _env("ORDERS_SOURCE", "demo")
+    lake_root: str = _env("ORDERS_LAKE_ROOT", "data/lake")
+    warehouse: Literal["duckdb", "snowflake"] = _env("ORDERS_WAREHOUSE", "duckdb")
+    duckdb_path: str = _env("ORDERS_DUCKDB_PATH", "data/warehouse.duckdb")
+    landing_dir: str = _env("ORDERS_LANDING_DIR", "data/landing")
+
+    demo_orders_per_day: int = _env("ORDERS_DEMO_ORDERS_PER_DAY", 20_000, ge=0, le=50_000_000)
+    demo_events_per_day: int = _env("ORDERS_DEMO_EVENTS_PER_DAY", 100_000, ge=0, le=500_000_000)
+    session_gap_minutes: float = _env("ORDERS_SESSION_GAP_MINUTES", 30.0, gt=0, le=24 * 60)
+
+    max_reject_rate: float = _env("ORDERS_MAX_REJECT_RATE", 0.05, ge=0.0, le=1.0)
+    reject_rate_severity: Literal["WARN", "ERROR"] = _env("ORDERS_REJECT_RATE_SEVERITY", "WARN")
+
+    api_url: str | None = _env("ORDERS_API_URL")
+    api_token: str | None = _env("ORDERS_API_TOKEN", repr=False)
+    api_token_url: str | None = _env("ORDERS_API_TOKEN_URL")
+    api_client_id: str | None = _env("ORDERS_API_CLIENT_ID")
+    api_client_secret: str | None = _env("ORDERS_API_CLIENT_SECRET", repr=False)
+    pg_dsn: str | None = _env("ORDERS_PG_DSN", repr=False)
+    pg_orders_table: str = _env("ORDERS_PG_ORDERS_TABLE", "public.orders")
+    pg_events_table: str = _env("ORDERS_PG_EVENTS_TABLE", "public.user_events")
+
+    aws_endpoint_url: str | None = _env("AWS_ENDPOINT_URL")
+    aws_region: str | None = _env("AWS_REGION")
+
+    snowflake_account: str | None = _env("SNOWFLAKE_ACCOUNT")
+    snowflake_user: str | None = _env("SNOWFLAKE_USER")
+    snowflake_password: str | None = _env("SNOWFLAKE_PASSWORD", repr=False)
+    snowflake_database: str | None = _env("SNOWFLAKE_DATABASE")
+    snowflake_schema: str | None = _env("SNOWFLAKE_SCHEMA")
+    snowflake_warehouse: str | None = _env("SNOWFLAKE_WAREHOUSE")
+    snowflake_role: str | None = _env("SNOWFLAKE_ROLE")
+
+    @field_validator("lake_root")
+    @classmethod
+    def _lake_root_scheme(cls, value: str) -> str:
+        if "://" in value and not value.startswith(("s3://", "file://", "memory://")):
+            raise ValueError("must be a local path or an s3://bucket/prefix URL")
+        return value
+
+    @model_validator(mode="after")
+    def _required_for_choice(self) -> Settings:
+        missing: list[str] = []
+        if self.source == "api":
+            if not self.api_url:
+                missing.append("ORDERS_API_URL")
+            oauth = (self.api_token_url, self.api_client_id, self.api_client_secret)
+            if not self.api_token and not all(oauth):
+                missing.append(
+                    "ORDERS_API_TOKEN (or ORDERS_API_TOKEN_URL, ORDERS_API_CLIENT_ID and "
+                    "ORDERS_API_CLIENT_SECRET)"
+                )
+        if self.source == "postgres" and not self.pg_dsn:
+            missing.append("ORDERS_PG_DSN")
+        if self.warehouse == "snowflake":
+            for name in ("SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER", "SNOWFLAKE_PASSWORD",
+                         "SNOWFLAKE_DATABASE", "SNOWFLAKE_SCHEMA"):
+                if not getattr(self, name.lower()):
+                    missing.append(name)
+        if missing:
+            chosen = f"ORDERS_SOURCE={self.source}, ORDERS_WAREHOUSE={self.warehouse}"
+            raise ValueError(f"{', '.join(missing)} must be set ({chosen})")
+        return self
+
+    @cached_property
+    def lake_root_resolved(self) -> str:
+        return _resolve(self.lake_root)
+
+    @cached_property
+    def duckdb_path_resolved(self) -> str:
+        return _resolve(self.duckdb_path)
+
+    @cached_property
+    def landing_dir_resolved(self) -> str:
+        return _resolve(self.landing_dir)
+
+
+def _resolve(value: str) -> str:
+    if "://" in value or Path(value).is_absolute():
+        return value
+    return str(PROJECT_ROOT / value)
+
+
+def load_settings() -> Settings:
+    """Read and validate the environment; raise SettingsError naming the variables."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = ["invalid orders_platform settings:"]
+    for err in exc.errors(include_url=False, include_input=False):
+        name = str(err["loc"][0]) if err["loc"] else ""
+        message = err["msg"].removeprefix("Value error, ")
+        if name and name not in SECRET_VARIABLES:
+            raw = os.environ.get(name)
+            if raw is not None:
+                message = f"{message} (got {raw!r})"
+        lines.append(f"  {name}: {message}" if name else f"  {message}")
+    return "\n".join(lines)
