@@ -101,8 +101,13 @@ class Settings(BaseSettings):
         if self.source == "postgres" and not self.pg_dsn:
             missing.append("ORDERS_PG_DSN")
         if self.warehouse == "snowflake":
-            for name in ("SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER", "SNOWFLAKE_PASSWORD",
-                         "SNOWFLAKE_DATABASE", "SNOWFLAKE_SCHEMA"):
+            for name in (
+                "SNOWFLAKE_ACCOUNT",
+                "SNOWFLAKE_USER",
+                "SNOWFLAKE_PASSWORD",
+                "SNOWFLAKE_DATABASE",
+                "SNOWFLAKE_SCHEMA",
+            ):
                 if not getattr(self, name.lower()):
                     missing.append(name)
         if missing:

@@ -44,6 +44,10 @@ REJECT_REASONS: tuple[str, ...] = (
     "unparseable_timestamp",
     "updated_before_created",
 )
+# Reasons beyond SPEC §3, checked after all of REJECT_REASONS: delivery_fee or
+# discount_amount present but not a number, negative, or above MAX_ORDER_AMOUNT.
+EXTRA_REJECT_REASONS: tuple[str, ...] = ("invalid_fee_or_discount",)
+ALL_REJECT_REASONS: tuple[str, ...] = REJECT_REASONS + EXTRA_REJECT_REASONS
 
 VALID_STATUSES: tuple[str, ...] = (
     "placed",

@@ -1,0 +1,44 @@
+# The two commands: `make dev` (Dagster UI on http://127.0.0.1:3000) and `make test`.
+# Both create or refresh ./.venv from pyproject.toml first; only python3.11 is needed.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DAGSTER_HOME := $(CURDIR)/.dagster_home
+PYTEST_ARGS ?=
+
+.PHONY: dev test lint bench materialize clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found (set PYTHON=...)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	ln -sf $(CURDIR)/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_orders.py
+	$(BIN)/python benchmarks/bench_sessions.py
+
+# e.g. make materialize PARTITION=2026-03-17
+PARTITION ?= 2026-03-17
+materialize: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster asset materialize -m orders_platform.definitions \
+	  --select 'raw/orders,validated/orders,validated/rejected_orders,silver/orders' \
+	  --partition $(PARTITION)
+
+clean:
+	rm -rf data .dagster_home

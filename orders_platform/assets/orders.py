@@ -1,0 +1,267 @@
+"""Orders assets: raw -> validated (+ dead letters) -> silver. Thin wiring only.
+
+Every asset handles one or many partition keys (a backfill range runs as one run):
+frames travel as {partition_key: DataFrame} dicts, which the lake IO manager writes and
+loads partition by partition.
+"""
+
+from collections import Counter
+from datetime import UTC, date, datetime
+
+import polars as pl
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetIn,
+    AssetOut,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    Output,
+    PartitionsDefinition,
+    asset,
+    multi_asset,
+)
+
+from orders_platform.assets.keys import (
+    LAKE_IO_MANAGER,
+    OWNERS,
+    RAW_ORDERS,
+    REJECTED_ORDERS,
+    SILVER_ORDERS,
+    VALIDATED_ORDERS,
+    WAREHOUSE_POOL,
+)
+from orders_platform.checks.gates import run_gate
+from orders_platform.checks.schemas import SilverOrders
+from orders_platform.observability import counts_metadata, frame_metadata, table_schema
+from orders_platform.partitions import backfill_policy
+from orders_platform.sources.base import RawSource
+from orders_platform.storage.warehouse.base import Warehouse
+from orders_platform.transforms.enrich import enrich_orders
+from orders_platform.transforms.orders import validate_orders
+from orders_platform.transforms.schema import (
+    LINEAGE_SCHEMA,
+    RAW_ORDERS_SCHEMA,
+    REJECTED_ORDERS_SCHEMA,
+    SILVER_ORDERS_SCHEMA,
+    VALIDATED_ORDERS_SCHEMA,
+)
+
+SILVER_GATE = "silver_orders_schema"
+
+
+def with_lineage(df: pl.DataFrame, source: str, run_id: str) -> pl.DataFrame:
+    return df.with_columns(
+        pl.lit(source, pl.String).alias("_source"),
+        pl.lit(datetime.now(UTC), LINEAGE_SCHEMA["_extracted_at"]).alias("_extracted_at"),
+        pl.lit(run_id, pl.String).alias("_run_id"),
+    )
+
+
+def extract_day(source: RawSource, day: date) -> pl.DataFrame:
+    batches = [b for b in source.extract_orders(day) if b.height]
+    if not batches:
+        return pl.DataFrame(schema=RAW_ORDERS_SCHEMA)
+    return pl.concat(batches, how="vertical_relaxed")
+
+
+def build_orders_assets(partitions_def: PartitionsDefinition, warehouse_kind: str) -> list:
+    policy = backfill_policy()
+
+    @asset(
+        key=RAW_ORDERS,
+        group_name="raw",
+        kinds={"python", "parquet"},
+        owners=OWNERS,
+        partitions_def=partitions_def,
+        backfill_policy=policy,
+        io_manager_key=LAKE_IO_MANAGER,
+        description=(
+            "Order change records whose updated_at falls in the UTC day, exactly as the "
+            "source delivered them (strings), plus _source, _extracted_at and _run_id."
+        ),
+    )
+    def raw_orders(context: AssetExecutionContext, source: RawSource) -> Output:
+        frames: dict[str, pl.DataFrame] = {}
+        for key in context.partition_keys:
+            frames[key] = with_lineage(
+                extract_day(source, date.fromisoformat(key)), source.name, context.run.run_id
+            )
+            context.log.info(f"extracted {frames[key].height} raw orders for {key}")
+        rows = sum(df.height for df in frames.values())
+        last = frames[context.partition_keys[-1]]
+        return Output(
+            frames,
+            metadata={
+                "source": source.name,
+                "rows_extracted": rows,
+                **frame_metadata(last),
+                "dagster/row_count": rows,
+            },
+        )
+
+    @multi_asset(
+        outs={
+            "validated_orders": AssetOut(
+                key=VALIDATED_ORDERS,
+                group_name="validated",
+                kinds={"polars", "parquet"},
+                owners=OWNERS,
+                io_manager_key=LAKE_IO_MANAGER,
+                description=(
+                    "Orders that passed SPEC §3 validation, normalised and typed "
+                    "(Decimal(12,2) money, UTC timestamps); one row per order_id, the "
+                    "latest updated_at of the day wins."
+                ),
+            ),
+            "rejected_orders": AssetOut(
+                key=REJECTED_ORDERS,
+                group_name="validated",
+                kinds={"polars", "parquet"},
+                owners=OWNERS,
+                io_manager_key=LAKE_IO_MANAGER,
+                description=(
+                    "Dead-letter set: every rejected raw row with its raw values as "
+                    "strings, the first matching reason code, a detail and _run_id."
+                ),
+            ),
+        },
+        ins={"raw_orders": AssetIn(key=RAW_ORDERS)},
+        partitions_def=partitions_def,
+        backfill_policy=policy,
+    )
+    def validated_orders(context: AssetExecutionContext, raw_orders: dict[str, pl.DataFrame]):
+        valid: dict[str, pl.DataFrame] = {}
+        rejected: dict[str, pl.DataFrame] = {}
+        reasons: Counter[str] = Counter()
+        duplicates = unknown_methods = rows_in = 0
+        per_day: dict[str, dict[str, int]] = {}
+        for key in context.partition_keys:
+            result = validate_orders(raw_orders[key])
+            valid[key], rejected[key] = result.valid, result.rejected
+            reasons.update(result.rejected_by_reason)
+            duplicates += result.duplicates_collapsed
+            unknown_methods += result.unknown_payment_methods
+            rows_in += raw_orders[key].height
+            per_day[key] = {
+                "raw": raw_orders[key].height,
+                "valid": result.valid.height,
+                "rejected": result.rejected.height,
+                "duplicates_collapsed": result.duplicates_collapsed,
+            }
+            if result.unknown_payment_methods:
+                context.log.warning(
+                    f"{key}: {result.unknown_payment_methods} orders with an unknown "
+                    "payment_method (kept, mapped to 'unknown')"
+                )
+        rows_valid = sum(df.height for df in valid.values())
+        rows_rejected = sum(df.height for df in rejected.values())
+        shared = {
+            "rows_in": rows_in,
+            "rows_valid": rows_valid,
+            "rows_rejected": rows_rejected,
+            "duplicates_collapsed": duplicates,
+            "unknown_payment_methods": unknown_methods,
+            "rejected_by_reason": counts_metadata(reasons),
+        }
+        if len(per_day) > 1:
+            shared["per_partition"] = MetadataValue.json(per_day)
+        last = context.partition_keys[-1]
+        yield Output(
+            valid,
+            output_name="validated_orders",
+            metadata={
+                **shared,
+                **frame_metadata(valid[last]),
+                "dagster/row_count": rows_valid,
+                "dagster/column_schema": table_schema(VALIDATED_ORDERS_SCHEMA),
+            },
+        )
+        yield Output(
+            rejected,
+            output_name="rejected_orders",
+            metadata={
+                **shared,
+                **frame_metadata(rejected[last]),
+                "dagster/row_count": rows_rejected,
+                "dagster/column_schema": table_schema(REJECTED_ORDERS_SCHEMA),
+            },
+        )
+
+    @asset(
+        key=SILVER_ORDERS,
+        ins={"validated_orders": AssetIn(key=VALIDATED_ORDERS)},
+        group_name="silver",
+        kinds={"polars", warehouse_kind},
+        owners=OWNERS,
+        partitions_def=partitions_def,
+        backfill_policy=policy,
+        pool=WAREHOUSE_POOL,
+        check_specs=[
+            AssetCheckSpec(
+                SILVER_GATE,
+                asset=SILVER_ORDERS,
+                blocking=True,
+                description="pandera SilverOrders model on the enriched batch, before the write",
+            )
+        ],
+        description=(
+            "Enriched current-state orders (SPEC §4), one row per order_id, upserted into "
+            "the warehouse table silver.orders: a row replaces the stored one only if its "
+            "updated_at is newer."
+        ),
+        metadata={"table": "silver.orders"},
+    )
+    def silver_orders(
+        context: AssetExecutionContext,
+        validated_orders: dict[str, pl.DataFrame],
+        warehouse: Warehouse,
+    ):
+        ingested_at = datetime.now(UTC)
+        enriched = {
+            key: enrich_orders(validated_orders[key], ingested_at) for key in context.partition_keys
+        }
+        combined = pl.concat(list(enriched.values()))
+        gate = run_gate(SilverOrders, combined)
+        if not gate.passed:
+            yield AssetCheckResult(
+                check_name=SILVER_GATE,
+                passed=False,
+                severity=AssetCheckSeverity.ERROR,
+                metadata=gate.metadata,
+            )
+            raise Failure(
+                description=f"silver/orders gate failed on {gate.failing_rows} rows; "
+                "nothing was written to the warehouse",
+                metadata=gate.metadata,
+            )
+        totals: Counter[str] = Counter()
+        for key in context.partition_keys:
+            stats = warehouse.upsert_orders(enriched[key])
+            totals.update(
+                rows_in=stats.rows_in,
+                inserted=stats.inserted,
+                updated=stats.updated,
+                unchanged=stats.unchanged,
+            )
+            context.log.info(f"{key}: upserted into silver.orders: {stats}")
+        yield MaterializeResult(
+            metadata={
+                "warehouse": warehouse.kind,
+                "table": "silver.orders",
+                "rows_in": totals["rows_in"],
+                "inserted": totals["inserted"],
+                "updated": totals["updated"],
+                "unchanged": totals["unchanged"],
+                **frame_metadata(combined),
+                "dagster/column_schema": table_schema(SILVER_ORDERS_SCHEMA),
+            },
+            check_results=[
+                AssetCheckResult(check_name=SILVER_GATE, passed=True, metadata=gate.metadata)
+            ],
+        )
+
+    return [raw_orders, validated_orders, silver_orders]

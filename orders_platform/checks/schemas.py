@@ -1,0 +1,79 @@
+"""pandera (polars) models: the quality gates of validated/orders and silver/orders."""
+
+from __future__ import annotations
+
+import pandera.polars as pa
+import polars as pl
+from pandera.engines import polars_engine as pe
+
+from orders_platform.transforms.schema import (
+    MAX_ORDER_AMOUNT,
+    PAYMENT_METHODS,
+    UNKNOWN_PAYMENT_METHOD,
+    VALID_STATUSES,
+)
+
+_MONEY = {"dtype_kwargs": {"precision": 12, "scale": 2}}
+_UTC = {"dtype_kwargs": {"time_zone": "UTC", "time_unit": "us"}}
+
+
+class ValidatedOrders(pa.DataFrameModel):
+    """One row per order_id, typed and normalised (SPEC §3)."""
+
+    order_id: pl.Int64 = pa.Field(gt=0, unique=True)
+    customer_id: pl.Int64 = pa.Field(gt=0)
+    store_id: pl.Int64 = pa.Field(nullable=True)
+    restaurant_id: pl.Int64 = pa.Field(nullable=True)
+    order_amount: pe.Decimal = pa.Field(ge=0, le=MAX_ORDER_AMOUNT, **_MONEY)
+    delivery_fee: pe.Decimal = pa.Field(ge=0, **_MONEY)
+    discount_amount: pe.Decimal = pa.Field(ge=0, **_MONEY)
+    status: pl.String = pa.Field(isin=list(VALID_STATUSES))
+    payment_method: pl.String = pa.Field(isin=[*PAYMENT_METHODS, UNKNOWN_PAYMENT_METHOD])
+    payment_status: pl.String = pa.Field(nullable=True)
+    created_at: pe.DateTime = pa.Field(**_UTC)
+    updated_at: pe.DateTime = pa.Field(**_UTC)
+    delivered_at: pe.DateTime = pa.Field(nullable=True, **_UTC)
+    cancelled_at: pe.DateTime = pa.Field(nullable=True, **_UTC)
+    cancellation_reason: pl.String = pa.Field(nullable=True)
+    promo_code: pl.String = pa.Field(nullable=True)
+    notes: pl.String = pa.Field(nullable=True)
+
+    @pa.dataframe_check(error="updated_at is before created_at")
+    @classmethod
+    def updated_not_before_created(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col("updated_at") >= pl.col("created_at"))
+
+    class Config:
+        strict = False  # lineage columns ride along
+        coerce = False
+
+
+class SilverOrders(ValidatedOrders):
+    """The enriched current-state row (SPEC §4)."""
+
+    total_value: pe.Decimal = pa.Field(**_MONEY)
+    order_tier: pl.String = pa.Field(isin=["premium", "standard", "economy"])
+    order_date: pl.Date
+    order_hour: pl.Int32 = pa.Field(ge=0, le=23)
+    order_month: pl.String = pa.Field(str_matches=r"^\d{4}-\d{2}$")
+    delivery_minutes: pl.Float64 = pa.Field(nullable=True)
+    cancellation_type: pl.String = pa.Field(nullable=True, isin=["system", "customer"])
+    has_promo: pl.Boolean
+    ingested_at: pe.DateTime = pa.Field(**_UTC)
+
+    @pa.dataframe_check(error="total_value != order_amount + delivery_fee - discount_amount")
+    @classmethod
+    def total_is_exact(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        expected = pl.col("order_amount") + pl.col("delivery_fee") - pl.col("discount_amount")
+        return data.lazyframe.select(pl.col("total_value") == expected)
+
+    @pa.dataframe_check(error="order_date is not the UTC date of created_at")
+    @classmethod
+    def order_date_from_created(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col("order_date") == pl.col("created_at").dt.date())
+
+    @pa.dataframe_check(error="cancellation_type set exactly for cancelled orders")
+    @classmethod
+    def cancellation_type_only_when_cancelled(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        cancelled = pl.col("status") == "cancelled"
+        return data.lazyframe.select(cancelled == pl.col("cancellation_type").is_not_null())

@@ -1,0 +1,31 @@
+"""`defs`: the orders platform for whatever environment the settings describe.
+
+Settings are read once here; a missing or invalid variable fails the load with a message
+naming it. The in-process executor runs a partition's steps in one process: a run's
+fixed cost stays well under a second, and backfills pay it once per run.
+"""
+
+from __future__ import annotations
+
+from dagster import Definitions, in_process_executor
+
+from orders_platform.assets.orders import build_orders_assets
+from orders_platform.checks.orders_checks import build_orders_checks
+from orders_platform.partitions import daily_partitions
+from orders_platform.resources import build_resources
+from orders_platform.settings import Settings, load_settings
+
+
+def build_definitions(settings: Settings) -> Definitions:
+    partitions = daily_partitions(settings.partitions_start)
+    return Definitions(
+        assets=build_orders_assets(partitions, warehouse_kind=settings.warehouse),
+        asset_checks=build_orders_checks(
+            partitions, settings.max_reject_rate, settings.reject_rate_severity
+        ),
+        resources=build_resources(settings),
+        executor=in_process_executor,
+    )
+
+
+defs = build_definitions(load_settings())

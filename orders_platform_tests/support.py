@@ -1,0 +1,47 @@
+"""Helpers shared by the test tiers (imported; fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DAY = date(2026, 3, 17)
+
+
+@dataclass
+class OrdersPlatform:
+    """The orders graph built from settings pointing at a temporary lake and warehouse."""
+
+    tmp: Path
+    orders_per_day: int = 2_000
+
+    @property
+    def lake_root(self) -> str:
+        return str(self.tmp / "lake")
+
+    @property
+    def duckdb_path(self) -> str:
+        return str(self.tmp / "warehouse.duckdb")
+
+    def settings(self, **overrides):
+        from orders_platform.settings import Settings
+
+        values = {
+            "ORDERS_LAKE_ROOT": self.lake_root,
+            "ORDERS_DUCKDB_PATH": self.duckdb_path,
+            "ORDERS_DEMO_ORDERS_PER_DAY": str(self.orders_per_day),
+            **overrides,
+        }
+        return Settings(**values)
+
+    def definitions(self, **overrides):
+        from orders_platform.definitions import build_definitions
+
+        return build_definitions(self.settings(**overrides))
+
+    def warehouse(self):
+        from orders_platform.storage.warehouse.duckdb import DuckDBWarehouse
+
+        return DuckDBWarehouse(path=self.duckdb_path)
