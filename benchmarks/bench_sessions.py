@@ -43,9 +43,9 @@ def make_events(n: int) -> pl.DataFrame:
         generate_clean_events(d, per_day + (n - 3 * per_day if k == 2 else 0), seed=7)
         for k, d in enumerate(days)
     ]
-    events = pl.concat(frames)
+    events = pl.concat(frames, rechunk=True)
     dups = events.sample(n=n - events.height, seed=1, with_replacement=True)
-    return pl.concat([events, dups]).sample(fraction=1.0, shuffle=True, seed=2)
+    return pl.concat([events, dups], rechunk=True).sample(fraction=1.0, shuffle=True, seed=2)
 
 
 def reference_sessionize(

@@ -1,10 +1,11 @@
 """Validation and normalisation of raw order change records (SPEC §3), as pure Polars.
 
 `validate_orders` splits a raw frame into the typed, de-duplicated `validated/orders` rows
-and the `validated/rejected_orders` dead letters. One lazy plan parses every column once
-(intermediate values are staged temporary columns, see `parsing.ColumnPlan`); the valid and
-rejected projections are collected together from it with `collect_all`, which shares it.
-`detail` strings are only built for rejected rows.
+and the `validated/rejected_orders` dead letters. One lazy plan, collected once, parses
+every column once (intermediate values are staged temporary columns, dropped after their
+last use, see `parsing.ColumnPlan`) and yields the typed output columns plus a reason code
+per row. De-duplication sorts only the keys of the valid rows and gathers the winners once;
+`detail` strings are built only for the (few) rejected rows, by re-parsing just those.
 
 Rule decisions beyond the SPEC table (mirrored in `benchmarks/reference_orders.py`):
 
@@ -45,7 +46,6 @@ from orders_platform.transforms.schema import (
     LINEAGE_COLUMNS,
     MAX_ORDER_AMOUNT,
     MONEY,
-    NULL_SPELLINGS,
     ORDER_SOURCE_COLUMNS,
     PAYMENT_METHODS,
     REJECTED_ORDERS_SCHEMA,
@@ -179,11 +179,8 @@ def _money_problem(c: str) -> pl.Expr:
 
 
 def _missing_or_invalid_id(c: str) -> pl.Expr:
-    raw_is_null = pl.col(c).is_null() | pl.col(c).str.strip_chars().str.to_lowercase().is_in(
-        NULL_SPELLINGS
-    )
     return (
-        pl.when(raw_is_null)
+        pl.when(pl.col(_n(c)).is_null())
         .then(_fmt(f"{c}={{}} is missing", c))
         .otherwise(_fmt(f"{c}={{}} is not a positive integer", c))
     )

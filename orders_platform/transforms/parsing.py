@@ -60,7 +60,7 @@ NULL_SPELLING_VARIANTS: tuple[str, ...] = tuple(
 
 INT_PATTERN = r"^[+-]?[0-9]+(?:\.0*)?$"  # documentation; parse_int implements it with a cast
 # Symbols/whitespace/commas anywhere, or a currency code at the start after an optional sign.
-MONEY_CLEAN_PATTERN = r"[\s,₹$€£]|^([+-]?)\s*(?i:rs\.?|inr)"
+MONEY_CLEAN_PATTERN = r"[\s,₹$€£]|^([+-]?)\s*(?:[Rr][Ss]\.?|[Ii][Nn][Rr])"
 MONEY_NUMBER_PATTERN = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$"
 # Exact ties for 2-decimal rounding whose kept digit is even: there Polars' half-to-even
 # string -> Decimal cast rounds towards zero while ROUND_HALF_UP rounds away from zero.

@@ -209,7 +209,9 @@ _TIE_KEY = ("user", "ts", "event_type", "order_id")
 
 
 def _collected(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
-    base = _event_frame(events).collect()
+    # One chunk per column: gathers from a many-chunk frame (e.g. just read from a
+    # multi-row-group Parquet file) are several times slower.
+    base = _event_frame(events).collect().rechunk()
     nulls = base.select(pl.col("user_id", "event_timestamp").null_count()).row(0)
     if any(nulls):
         raise ValueError(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import time
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import numpy as np
@@ -427,10 +426,8 @@ def test_validation_rejects_exactly_the_intended_rows(day_frame: pl.DataFrame) -
 
 
 @pytest.mark.slow
-def test_a_million_orders_is_fast_and_vectorised() -> None:
-    generate_orders(DAY, 1_000)  # warm up lazily built tables
-    started = time.perf_counter()
+def test_a_million_orders_have_the_documented_shape() -> None:
+    """Scale check (speed is measured by benchmarks/, not here)."""
     frame = generate_orders(DAY, 1_000_000)
-    elapsed = time.perf_counter() - started
     assert frame.height == expected_row_count(1_000_000)
-    assert elapsed < 10, f"generate_orders(n=1_000_000) took {elapsed:.2f}s"
+    assert frame["order_id"].n_unique() > 1_000_000
