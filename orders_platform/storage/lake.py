@@ -306,6 +306,20 @@ def read_partition(
     return _read_file(fs, path, storage_options)
 
 
+def write_partition(
+    root: str,
+    asset_key_path: Sequence[str],
+    partition_key: str | None,
+    frame: pl.DataFrame | pl.LazyFrame,
+    storage_options: Mapping[str, Any] | None = None,
+) -> str:
+    """Atomically replace one partition outside Dagster (repairs, benchmarks); the same
+    write path as the IO manager. Returns the data file's path."""
+    fs, root_path = _split_root(root, storage_options)
+    path, _, _ = _write_atomic(fs, _partition_dir(root_path, asset_key_path, partition_key), frame)
+    return _display(fs, path)
+
+
 def _not_found(asset: str, partition_key: str | None, path: str) -> LakePartitionNotFoundError:
     what = f"partition {partition_key!r} of asset '{asset}'" if partition_key else f"'{asset}'"
     return LakePartitionNotFoundError(

@@ -196,8 +196,8 @@ class DuckDBWarehouse(Warehouse):
     def upsert_orders(self, df: pl.DataFrame) -> UpsertStats:
         batch = prepare_orders_batch(df)
         dates = batch.get_column("order_date").unique().to_list()
-        arrow = batch.to_arrow()
         spec = ORDERS_UPSERT
+        target = qualified(SILVER_SCHEMA, spec.table)
 
         def work(con: duckdb.DuckDBPyConnection) -> UpsertStats:
             with self._transaction(con):
@@ -205,22 +205,59 @@ class DuckDBWarehouse(Warehouse):
                 _sql(con, create_table_sql(spec.schema, spec.table, SILVER_ORDERS_SCHEMA, DUCKDB))
                 if batch.is_empty():
                     return UpsertStats(rows_in=0, inserted=0, updated=0, unchanged=0)
-                con.register(_BATCH_VIEW, arrow)
-                try:
-                    (row,) = _sql(con, spec.stats_sql(_BATCH_VIEW, dates))
-                    stats = UpsertStats(*(int(v) for v in row))
-                    merged = _sql(con, spec.merge_sql(_BATCH_VIEW, dates))
-                finally:
-                    con.unregister(_BATCH_VIEW)
-                # DuckDB's MERGE reports rows inserted + updated: cross-check the stats.
-                if merged and int(merged[0][0]) != stats.inserted + stats.updated:
-                    raise RuntimeError(
-                        f"MERGE changed {merged[0][0]} rows, expected {stats.inserted} inserted "
-                        f"+ {stats.updated} updated"
+                # A key can only match a stored row of the same order_date, so rows of
+                # dates the table does not hold yet (typically the new day: most of a
+                # batch) are plain inserts; only the rest (late updates) needs the MERGE.
+                present = {
+                    row[0]
+                    for row in _sql(
+                        con,
+                        f"SELECT DISTINCT order_date FROM {target} "
+                        f"WHERE order_date IN {date_in_list(dates)}",
                     )
-                return stats
+                }
+                in_present = pl.col("order_date").is_in(list(present))
+                fresh, existing = batch.filter(~in_present), batch.filter(in_present)
+                merged = UpsertStats(rows_in=0, inserted=0, updated=0, unchanged=0)
+                if fresh.height:
+                    con.register(_BATCH_VIEW, fresh.to_arrow())
+                    try:
+                        _sql(
+                            con,
+                            insert_select_sql(
+                                SILVER_SCHEMA, spec.table, _BATCH_VIEW, list(SILVER_ORDERS_SCHEMA)
+                            ),
+                        )
+                    finally:
+                        con.unregister(_BATCH_VIEW)
+                if existing.height:
+                    merged = self._merge(con, existing, sorted(present))
+                return UpsertStats(
+                    rows_in=batch.height,
+                    inserted=fresh.height + merged.inserted,
+                    updated=merged.updated,
+                    unchanged=merged.unchanged,
+                )
 
         return self._run(work)
+
+    @staticmethod
+    def _merge(con: duckdb.DuckDBPyConnection, batch: pl.DataFrame, dates: list) -> UpsertStats:
+        spec = ORDERS_UPSERT
+        con.register(_BATCH_VIEW, batch.to_arrow())
+        try:
+            (row,) = _sql(con, spec.stats_sql(_BATCH_VIEW, dates))
+            stats = UpsertStats(*(int(v) for v in row))
+            merged = _sql(con, spec.merge_sql(_BATCH_VIEW, dates))
+        finally:
+            con.unregister(_BATCH_VIEW)
+        # DuckDB's MERGE reports rows inserted + updated: cross-check the stats.
+        if merged and int(merged[0][0]) != stats.inserted + stats.updated:
+            raise RuntimeError(
+                f"MERGE changed {merged[0][0]} rows, expected {stats.inserted} inserted "
+                f"+ {stats.updated} updated"
+            )
+        return stats
 
     def read_orders(
         self,
