@@ -7,8 +7,11 @@ fixed cost stays well under a second, and backfills pay it once per run.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from dagster import Definitions, in_process_executor
 
+from orders_platform.assets.events import build_events_assets
 from orders_platform.assets.orders import build_orders_assets
 from orders_platform.checks.orders_checks import build_orders_checks
 from orders_platform.partitions import daily_partitions
@@ -19,7 +22,14 @@ from orders_platform.settings import Settings, load_settings
 def build_definitions(settings: Settings) -> Definitions:
     partitions = daily_partitions(settings.partitions_start)
     return Definitions(
-        assets=build_orders_assets(partitions, warehouse_kind=settings.warehouse),
+        assets=[
+            *build_orders_assets(partitions, warehouse_kind=settings.warehouse),
+            *build_events_assets(
+                partitions,
+                warehouse_kind=settings.warehouse,
+                session_gap=timedelta(minutes=settings.session_gap_minutes),
+            ),
+        ],
         asset_checks=build_orders_checks(
             partitions, settings.max_reject_rate, settings.reject_rate_severity
         ),

@@ -14,7 +14,10 @@ def build_source(settings: Settings) -> RawSource:
     if settings.source == "demo":
         from orders_platform.sources.demo import DemoSource
 
-        return DemoSource(orders_per_day=settings.demo_orders_per_day)
+        return DemoSource(
+            orders_per_day=settings.demo_orders_per_day,
+            events_per_day=settings.demo_events_per_day,
+        )
     raise SettingsError(
         f"ORDERS_SOURCE={settings.source!r} is not available in this version of "
         "orders_platform yet; use ORDERS_SOURCE=demo"

@@ -77,3 +77,46 @@ class SilverOrders(ValidatedOrders):
     def cancellation_type_only_when_cancelled(cls, data: pa.PolarsData) -> pl.LazyFrame:
         cancelled = pl.col("status") == "cancelled"
         return data.lazyframe.select(cancelled == pl.col("cancellation_type").is_not_null())
+
+
+class Sessions(pa.DataFrameModel):
+    """One row per user session (SPEC §5)."""
+
+    session_id: pl.String = pa.Field(unique=True)
+    user_id: pl.String
+    session_start: pe.DateTime = pa.Field(**_UTC)
+    session_end: pe.DateTime = pa.Field(**_UTC)
+    session_date: pl.Date
+    duration_seconds: pl.Float64 = pa.Field(ge=0)
+    event_count: pl.Int64 = pa.Field(ge=1)
+    first_event_type: pl.String
+    last_event_type: pl.String
+    converted: pl.Boolean
+
+    @pa.dataframe_check(error="session_start is after session_end")
+    @classmethod
+    def start_not_after_end(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col("session_start") <= pl.col("session_end"))
+
+    @pa.dataframe_check(error="duration_seconds != session_end - session_start")
+    @classmethod
+    def duration_is_end_minus_start(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        span = (pl.col("session_end") - pl.col("session_start")).dt.total_microseconds() / 1e6
+        return data.lazyframe.select((pl.col("duration_seconds") - span).abs() < 1e-6)
+
+    @pa.dataframe_check(error="session_date is not the UTC date of session_start")
+    @classmethod
+    def date_of_start(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col("session_date") == pl.col("session_start").dt.date())
+
+    @pa.dataframe_check(error="a session whose first or last event is a purchase must be converted")
+    @classmethod
+    def purchase_means_converted(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        purchase = (pl.col("first_event_type") == "purchase") | (
+            pl.col("last_event_type") == "purchase"
+        )
+        return data.lazyframe.select(~purchase | pl.col("converted"))
+
+    class Config:
+        strict = False
+        coerce = False

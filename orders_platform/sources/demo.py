@@ -863,9 +863,11 @@ class DemoSource(RawSource):
 
     `orders_per_day` orders are created per UTC day; a day's extract has about
     1.03 x that many rows (duplicates and late updates), ~3 % of them bad on purpose.
+    `events_per_day` clickstream events per day (demo_events.py), ~1 % unusable.
     """
 
     orders_per_day: int = 20_000
+    events_per_day: int = 100_000
     seed: int = 0
     batch_rows: int = 250_000
 
@@ -877,6 +879,17 @@ class DemoSource(RawSource):
         if self.batch_rows < 1:
             raise ValueError(f"batch_rows must be positive, got {self.batch_rows}")
         frame = generate_orders(day, self.orders_per_day, seed=self.seed)
+        if frame.height == 0:
+            yield frame
+            return
+        yield from frame.iter_slices(self.batch_rows)
+
+    def extract_events(self, day: date) -> Iterator[pl.DataFrame]:
+        from orders_platform.sources.demo_events import generate_events
+
+        frame = generate_events(
+            day, self.events_per_day, seed=self.seed, orders_per_day=self.orders_per_day
+        )
         if frame.height == 0:
             yield frame
             return

@@ -1,0 +1,253 @@
+"""Clickstream assets: raw/events -> validated/rejected_events, silver/sessions.
+
+silver/sessions for day D reads raw events of D-1, D and D+1 (a TimeWindowPartitionMapping
+with offsets -1/+1) so that a session starting late on D is complete and a session that
+started on D-1 is recognised as such and not emitted again by D. See README "Sessions".
+"""
+
+import statistics
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+
+import polars as pl
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetIn,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    Output,
+    PartitionsDefinition,
+    TimeWindowPartitionMapping,
+    asset,
+)
+
+from orders_platform.assets.keys import (
+    LAKE_IO_MANAGER,
+    OWNERS,
+    RAW_EVENTS,
+    REJECTED_EVENTS,
+    SILVER_SESSIONS,
+    WAREHOUSE_POOL,
+)
+from orders_platform.assets.orders import with_lineage
+from orders_platform.checks.gates import run_gate
+from orders_platform.checks.schemas import Sessions
+from orders_platform.observability import counts_metadata, frame_metadata, table_schema
+from orders_platform.partitions import backfill_policy
+from orders_platform.sources.base import RawSource
+from orders_platform.storage.warehouse.base import Warehouse
+from orders_platform.transforms.events import RAW_EVENTS_SCHEMA, clean_events
+from orders_platform.transforms.reconcile import reconcile_sessions
+from orders_platform.transforms.sessions import (
+    SESSIONS_SCHEMA,
+    possibly_truncated,
+    sessions_for_day,
+)
+
+SESSIONS_GATE = "sessions_schema"
+SESSIONS_RECONCILIATION = "events_reconciliation"
+
+
+def extract_events_day(source: RawSource, day: date) -> pl.DataFrame:
+    batches = [b for b in source.extract_events(day) if b.height]
+    if not batches:
+        return pl.DataFrame(schema=RAW_EVENTS_SCHEMA)
+    return pl.concat(batches, how="vertical_relaxed")
+
+
+def build_events_assets(
+    partitions_def: PartitionsDefinition, warehouse_kind: str, session_gap: timedelta
+) -> list:
+    policy = backfill_policy()
+
+    @asset(
+        key=RAW_EVENTS,
+        group_name="raw",
+        kinds={"python", "parquet"},
+        owners=OWNERS,
+        partitions_def=partitions_def,
+        backfill_policy=policy,
+        io_manager_key=LAKE_IO_MANAGER,
+        description=(
+            "User clickstream events of the UTC day exactly as the source delivered them "
+            "(strings), plus _source, _extracted_at and _run_id."
+        ),
+    )
+    def raw_events(context: AssetExecutionContext, source: RawSource) -> Output:
+        frames = {
+            key: with_lineage(
+                extract_events_day(source, date.fromisoformat(key)), source.name, context.run.run_id
+            )
+            for key in context.partition_keys
+        }
+        rows = sum(df.height for df in frames.values())
+        return Output(
+            frames,
+            metadata={
+                "source": source.name,
+                "rows_extracted": rows,
+                **frame_metadata(frames[context.partition_keys[-1]]),
+                "dagster/row_count": rows,
+            },
+        )
+
+    @asset(
+        key=REJECTED_EVENTS,
+        ins={"raw_events": AssetIn(key=RAW_EVENTS)},
+        group_name="validated",
+        kinds={"polars", "parquet"},
+        owners=OWNERS,
+        partitions_def=partitions_def,
+        backfill_policy=policy,
+        io_manager_key=LAKE_IO_MANAGER,
+        description=(
+            "Dead-letter set of events that cannot be used (missing user_id, missing or "
+            "unparseable event_timestamp): raw values as strings, reason, detail, _run_id."
+        ),
+    )
+    def rejected_events(
+        context: AssetExecutionContext, raw_events: dict[str, pl.DataFrame]
+    ) -> Output:
+        rejected: dict[str, pl.DataFrame] = {}
+        reasons: Counter[str] = Counter()
+        valid_rows = 0
+        for key in context.partition_keys:
+            result = clean_events(raw_events[key])
+            rejected[key] = result.rejected
+            reasons.update({k: v for k, v in result.rejected_by_reason.items() if v})
+            valid_rows += result.valid.height
+        rows_raw = sum(raw_events[k].height for k in context.partition_keys)
+        rows_rejected = sum(df.height for df in rejected.values())
+        if rows_raw != valid_rows + rows_rejected:
+            raise Failure(
+                f"events lost in cleaning: raw {rows_raw} != valid {valid_rows} + rejected "
+                f"{rows_rejected}"
+            )
+        return Output(
+            rejected,
+            metadata={
+                "rows_in": rows_raw,
+                "rows_valid": valid_rows,
+                "rows_rejected": rows_rejected,
+                "rejected_by_reason": counts_metadata(reasons),
+                **frame_metadata(rejected[context.partition_keys[-1]]),
+                "dagster/row_count": rows_rejected,
+            },
+        )
+
+    @asset(
+        key=SILVER_SESSIONS,
+        ins={
+            "raw_events": AssetIn(
+                key=RAW_EVENTS,
+                partition_mapping=TimeWindowPartitionMapping(
+                    start_offset=-1, end_offset=1, allow_nonexistent_upstream_partitions=True
+                ),
+            )
+        },
+        group_name="silver",
+        kinds={"polars", warehouse_kind},
+        owners=OWNERS,
+        partitions_def=partitions_def,
+        backfill_policy=policy,
+        pool=WAREHOUSE_POOL,
+        check_specs=[
+            AssetCheckSpec(
+                SESSIONS_GATE,
+                asset=SILVER_SESSIONS,
+                blocking=True,
+                description="pandera Sessions model on the day's sessions, before the write",
+            ),
+            AssetCheckSpec(
+                SESSIONS_RECONCILIATION,
+                asset=SILVER_SESSIONS,
+                blocking=True,
+                description="every distinct valid event of the day's sessions is in exactly "
+                "one session; converted sessions are those with a purchase",
+            ),
+        ],
+        description=(
+            "One row per user session (SPEC §5), the sessions that START on the UTC day; "
+            "replaces that day's rows of the warehouse table silver.sessions. Reads raw "
+            "events of the day before and after so no session is split or counted twice."
+        ),
+        metadata={
+            "table": "silver.sessions",
+            "session_gap_minutes": session_gap / timedelta(minutes=1),
+        },
+    )
+    def silver_sessions(
+        context: AssetExecutionContext,
+        raw_events: dict[str, pl.DataFrame],
+        warehouse: Warehouse,
+    ):
+        started = datetime.now(UTC)
+        valid = pl.concat([clean_events(df).valid for df in raw_events.values()]).rechunk()
+        days = [date.fromisoformat(k) for k in context.partition_keys]
+        per_day = {day: sessions_for_day(valid, day, session_gap) for day in days}
+        combined = (
+            pl.concat(list(per_day.values())) if per_day else pl.DataFrame(schema=SESSIONS_SCHEMA)
+        )
+        gate = run_gate(Sessions, combined)
+        reconciliation = {
+            day.isoformat(): reconcile_sessions(valid, sessions, day, session_gap)
+            for day, sessions in per_day.items()
+        }
+        balanced = all(r["balanced"] for r in reconciliation.values())
+        recon_meta = {"partitions": MetadataValue.json(reconciliation)}
+        if not (gate.passed and balanced):
+            yield AssetCheckResult(
+                check_name=SESSIONS_GATE,
+                passed=gate.passed,
+                severity=AssetCheckSeverity.ERROR,
+                metadata=gate.metadata,
+            )
+            yield AssetCheckResult(
+                check_name=SESSIONS_RECONCILIATION, passed=balanced, metadata=recon_meta
+            )
+            raise Failure(
+                description="silver/sessions gate failed; nothing was written to the warehouse",
+                metadata={**gate.metadata, **recon_meta},
+            )
+        for day, sessions in per_day.items():
+            written = warehouse.replace_sessions(sessions, day)
+            context.log.info(f"{day}: replaced silver.sessions with {written} sessions")
+        durations = combined.get_column("duration_seconds").to_list()
+        truncated = sum(
+            possibly_truncated(s, day, session_gap).height for day, s in per_day.items()
+        )
+        converted = int(combined.get_column("converted").sum() or 0)
+        loaded_days = sorted(raw_events)
+        yield MaterializeResult(
+            metadata={
+                "warehouse": warehouse.kind,
+                "table": "silver.sessions",
+                "sessions": combined.height,
+                "events": int(combined.get_column("event_count").sum() or 0),
+                "conversion_rate": MetadataValue.float(
+                    round(converted / combined.height, 6) if combined.height else 0.0
+                ),
+                "median_duration_seconds": MetadataValue.float(
+                    float(statistics.median(durations)) if durations else 0.0
+                ),
+                "possibly_truncated_sessions": truncated,
+                "event_partitions_read": MetadataValue.json(loaded_days),
+                "seconds": MetadataValue.float(
+                    round((datetime.now(UTC) - started).total_seconds(), 3)
+                ),
+                **frame_metadata(combined),
+                "dagster/column_schema": table_schema(SESSIONS_SCHEMA),
+            },
+            check_results=[
+                AssetCheckResult(check_name=SESSIONS_GATE, passed=True, metadata=gate.metadata),
+                AssetCheckResult(
+                    check_name=SESSIONS_RECONCILIATION, passed=True, metadata=recon_meta
+                ),
+            ],
+        )
+
+    return [raw_events, rejected_events, silver_sessions]
