@@ -33,7 +33,7 @@ from orders_platform.assets.keys import (
     SILVER_SESSIONS,
     WAREHOUSE_POOL,
 )
-from orders_platform.assets.orders import with_lineage
+from orders_platform.assets.orders import raw_output, with_lineage
 from orders_platform.checks.gates import run_gate
 from orders_platform.checks.schemas import Sessions
 from orders_platform.observability import counts_metadata, frame_metadata, table_schema
@@ -78,22 +78,16 @@ def build_events_assets(
         ),
     )
     def raw_events(context: AssetExecutionContext, source: RawSource) -> Output:
-        frames = {
-            key: with_lineage(
-                extract_events_day(source, date.fromisoformat(key)), source.name, context.run.run_id
+        frames: dict[str, pl.DataFrame] = {}
+        extraction: dict[str, dict] = {}
+        for key in context.partition_keys:
+            frames[key] = with_lineage(
+                extract_events_day(source, date.fromisoformat(key)),
+                source.name,
+                context.run.run_id,
             )
-            for key in context.partition_keys
-        }
-        rows = sum(df.height for df in frames.values())
-        return Output(
-            frames,
-            metadata={
-                "source": source.name,
-                "rows_extracted": rows,
-                **frame_metadata(frames[context.partition_keys[-1]]),
-                "dagster/row_count": rows,
-            },
-        )
+            extraction[key] = {**source.last_extract_stats(), "rows_written": frames[key].height}
+        return raw_output(source.name, frames, extraction, context.partition_keys)
 
     @asset(
         key=REJECTED_EVENTS,

@@ -68,6 +68,25 @@ def extract_day(source: RawSource, day: date) -> pl.DataFrame:
     return pl.concat(batches, how="vertical_relaxed")
 
 
+def raw_output(
+    source: str, frames: dict[str, pl.DataFrame], extraction: dict[str, dict], keys
+) -> Output:
+    """The raw assets' output: frames per partition plus what the extraction reported
+    (rows extracted, rows in the overlap, pages, files…) so a backlog or an oversized
+    overlap is visible on the materialization."""
+    rows = sum(df.height for df in frames.values())
+    return Output(
+        frames,
+        metadata={
+            "source": source,
+            "rows_written": rows,
+            "extraction": MetadataValue.json(extraction if len(keys) > 1 else extraction[keys[0]]),
+            **frame_metadata(frames[keys[-1]]),
+            "dagster/row_count": rows,
+        },
+    )
+
+
 def build_orders_assets(partitions_def: PartitionsDefinition, warehouse_kind: str) -> list:
     policy = backfill_policy()
 
@@ -86,22 +105,14 @@ def build_orders_assets(partitions_def: PartitionsDefinition, warehouse_kind: st
     )
     def raw_orders(context: AssetExecutionContext, source: RawSource) -> Output:
         frames: dict[str, pl.DataFrame] = {}
+        extraction: dict[str, dict] = {}
         for key in context.partition_keys:
             frames[key] = with_lineage(
                 extract_day(source, date.fromisoformat(key)), source.name, context.run.run_id
             )
+            extraction[key] = {**source.last_extract_stats(), "rows_written": frames[key].height}
             context.log.info(f"extracted {frames[key].height} raw orders for {key}")
-        rows = sum(df.height for df in frames.values())
-        last = frames[context.partition_keys[-1]]
-        return Output(
-            frames,
-            metadata={
-                "source": source.name,
-                "rows_extracted": rows,
-                **frame_metadata(last),
-                "dagster/row_count": rows,
-            },
-        )
+        return raw_output(source.name, frames, extraction, context.partition_keys)
 
     @multi_asset(
         outs={

@@ -1,8 +1,15 @@
 """The interface every raw source implements (demo, api, postgres, landing).
 
 A source yields the day's raw rows as a stream of Polars batches so that no source ever
-has to hold a whole day as Python objects. Batches carry the SPEC §3 source columns as
-strings (nullable), exactly as received; lineage columns are added by the raw assets.
+has to hold a whole day as Python objects. Batches carry the SPEC §3 source columns
+(orders) or user_id, event_timestamp, event_type, order_id (events) as strings (nullable),
+exactly as received; lineage columns (_source, _extracted_at, _run_id) are added by the raw
+assets.
+
+Rows a source cannot even parse into columns (a malformed landing-file line) are not
+dropped: the source yields them as rows whose `_malformed` column holds the reason and
+whose other columns hold what could be read (see `MALFORMED_COLUMN`); validation routes
+them to the dead-letter asset.
 """
 
 from __future__ import annotations
@@ -10,13 +17,19 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from datetime import date
+from typing import Any
 
 import polars as pl
 from dagster import ConfigurableResource
+from pydantic import PrivateAttr
+
+MALFORMED_COLUMN = "_malformed"
 
 
 class RawSource(ConfigurableResource, ABC):
     """A Dagster resource that extracts one UTC day of raw records."""
+
+    _stats: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @property
     @abstractmethod
@@ -30,3 +43,12 @@ class RawSource(ConfigurableResource, ABC):
     def extract_events(self, day: date) -> Iterator[pl.DataFrame]:
         """Clickstream events of `day` (UTC), as string columns."""
         raise NotImplementedError(f"source {self.name!r} does not provide events yet")
+
+    def last_extract_stats(self) -> dict[str, Any]:
+        """Counters of the most recent extract call (rows extracted, rows in the overlap,
+        pages, retries, files…), JSON-serialisable and free of secrets; the raw assets put
+        them in materialization metadata. Sources record them with `_record_stats`."""
+        return dict(self._stats)
+
+    def _record_stats(self, **stats: Any) -> None:
+        self._stats = dict(stats)

@@ -23,6 +23,8 @@ RUN_SPECIFIC = ["_run_id", "ingested_at"]
 
 
 def run_partition(defs, partition: str, instance, selection=None, raise_on_error=True):
+    if selection is None:  # the orders graph with its checks
+        selection = AssetSelection.assets(RAW, VALID, REJECTED, SILVER)
     return materialize(
         [*defs.assets, *defs.asset_checks],
         partition_key=partition,
