@@ -7,9 +7,10 @@ fixed cost stays well under a second, and backfills pay it once per run.
 
 from __future__ import annotations
 
+import warnings
 from datetime import timedelta
 
-from dagster import Definitions, in_process_executor
+from dagster import BetaWarning, Definitions, PreviewWarning, in_process_executor
 
 from orders_platform.assets.events import build_events_assets
 from orders_platform.assets.orders import build_orders_assets
@@ -20,6 +21,15 @@ from orders_platform.settings import Settings, load_settings
 
 
 def build_definitions(settings: Settings) -> Definitions:
+    # backfill_policy, partitioned checks and allow_nonexistent_upstream_partitions are
+    # used deliberately; their beta/preview warnings would only add noise to every load.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BetaWarning)
+        warnings.simplefilter("ignore", PreviewWarning)
+        return _build(settings)
+
+
+def _build(settings: Settings) -> Definitions:
     partitions = daily_partitions(settings.partitions_start)
     return Definitions(
         assets=[

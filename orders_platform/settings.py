@@ -64,12 +64,26 @@ class Settings(BaseSettings):
     api_token_url: str | None = _env("ORDERS_API_TOKEN_URL")
     api_client_id: str | None = _env("ORDERS_API_CLIENT_ID")
     api_client_secret: str | None = _env("ORDERS_API_CLIENT_SECRET", repr=False)
+    api_pagination: Literal["cursor", "offset", "next"] = _env("ORDERS_API_PAGINATION", "cursor")
+    api_page_size: int = _env("ORDERS_API_PAGE_SIZE", 1000, ge=1, le=100_000)
+    api_requests_per_second: float = _env("ORDERS_API_REQUESTS_PER_SECOND", 10.0, gt=0)
+    api_timeout_seconds: float = _env("ORDERS_API_TIMEOUT_SECONDS", 30.0, gt=0)
+    api_deadline_seconds: float = _env("ORDERS_API_DEADLINE_SECONDS", 600.0, gt=0)
+
     pg_dsn: str | None = _env("ORDERS_PG_DSN", repr=False)
     pg_orders_table: str = _env("ORDERS_PG_ORDERS_TABLE", "public.orders")
     pg_events_table: str = _env("ORDERS_PG_EVENTS_TABLE", "public.user_events")
+    pg_statement_timeout_seconds: float = _env("ORDERS_PG_STATEMENT_TIMEOUT_SECONDS", 300.0, gt=0)
+    pg_sub_window_minutes: int = _env("ORDERS_PG_SUB_WINDOW_MINUTES", 60, ge=1, le=1440)
+    pg_overlap_minutes: int = _env("ORDERS_PG_OVERLAP_MINUTES", 5, ge=0, le=1440)
+    pg_allow_primary: bool = _env("ORDERS_PG_ALLOW_PRIMARY", False)
+
+    landing_chunk_rows: int = _env("ORDERS_LANDING_CHUNK_ROWS", 100_000, ge=1)
 
     aws_endpoint_url: str | None = _env("AWS_ENDPOINT_URL")
     aws_region: str | None = _env("AWS_REGION")
+    aws_access_key_id: str | None = _env("AWS_ACCESS_KEY_ID")
+    aws_secret_access_key: str | None = _env("AWS_SECRET_ACCESS_KEY", repr=False)
 
     snowflake_account: str | None = _env("SNOWFLAKE_ACCOUNT")
     snowflake_user: str | None = _env("SNOWFLAKE_USER")
@@ -78,6 +92,9 @@ class Settings(BaseSettings):
     snowflake_schema: str | None = _env("SNOWFLAKE_SCHEMA")
     snowflake_warehouse: str | None = _env("SNOWFLAKE_WAREHOUSE")
     snowflake_role: str | None = _env("SNOWFLAKE_ROLE")
+    snowflake_host: str | None = _env("SNOWFLAKE_HOST")
+    snowflake_port: int | None = _env("SNOWFLAKE_PORT", ge=1, le=65535)
+    snowflake_protocol: Literal["http", "https"] | None = _env("SNOWFLAKE_PROTOCOL")
 
     @field_validator("lake_root")
     @classmethod
@@ -100,6 +117,13 @@ class Settings(BaseSettings):
                 )
         if self.source == "postgres" and not self.pg_dsn:
             missing.append("ORDERS_PG_DSN")
+        if self.lake_root.startswith("s3://"):
+            if not self.lake_root.removeprefix("s3://").split("/")[0]:
+                missing.append("ORDERS_LAKE_ROOT (an s3://bucket/prefix URL with a bucket)")
+            if bool(self.aws_access_key_id) != bool(self.aws_secret_access_key):
+                missing.append(
+                    "AWS_SECRET_ACCESS_KEY" if self.aws_access_key_id else "AWS_ACCESS_KEY_ID"
+                )
         if self.warehouse == "snowflake":
             for name in (
                 "SNOWFLAKE_ACCOUNT",
@@ -111,7 +135,10 @@ class Settings(BaseSettings):
                 if not getattr(self, name.lower()):
                     missing.append(name)
         if missing:
-            chosen = f"ORDERS_SOURCE={self.source}, ORDERS_WAREHOUSE={self.warehouse}"
+            chosen = (
+                f"ORDERS_SOURCE={self.source}, ORDERS_WAREHOUSE={self.warehouse}, "
+                f"ORDERS_LAKE_ROOT={self.lake_root}"
+            )
             raise ValueError(f"{', '.join(missing)} must be set ({chosen})")
         return self
 

@@ -1,11 +1,12 @@
 """Validation and normalisation of raw order change records (SPEC §3), as pure Polars.
 
 `validate_orders` splits a raw frame into the typed, de-duplicated `validated/orders` rows
-and the `validated/rejected_orders` dead letters. One lazy plan, collected once, parses
-every column once (intermediate values are staged temporary columns, dropped after their
-last use, see `parsing.ColumnPlan`) and yields the typed output columns plus a reason code
-per row. De-duplication sorts only the keys of the valid rows and gathers the winners once;
-`detail` strings are built only for the (few) rejected rows, by re-parsing just those.
+and the `validated/rejected_orders` dead letters. Every source column is parsed once into a
+few typed fields by `parsing.parse_columns` (low-cardinality columns through a dictionary of
+their distinct values, the others through an exact fast tier for their canonical shape plus
+the full parser for the rest); a reason code per row is derived from those fields.
+De-duplication sorts only the keys of the valid rows and gathers the winners once; `detail`
+strings are built only for the (few) rejected rows.
 
 Rule decisions beyond the SPEC table (mirrored in `benchmarks/reference_orders.py`):
 
@@ -33,8 +34,15 @@ from decimal import Decimal
 import polars as pl
 
 from orders_platform.transforms.parsing import (
+    ColumnParser,
     ColumnPlan,
+    Fields,
+    fast_int,
+    fast_money,
+    fast_utc_timestamp,
+    field_name,
     null_if_blank,
+    parse_columns,
     parse_int,
     parse_money,
     parse_positive_int,
@@ -79,21 +87,107 @@ class ValidationResult:
     rejected_by_reason: dict[str, int]  # reason -> count; non-zero only, in reason order
 
 
-# Names of the planned columns derived from source column `c`.
-def _n(c: str) -> str:  # trimmed, null spellings -> null (String)
-    return f"__n_{c}"
+# ------------------------------------------------------------------------ column parsers
+# Each source column becomes a few fields (`_f(column, field)`):
+#   value  the parsed, typed value (null when missing or invalid)
+#   blank  the raw value is null or a null spelling (tells "missing" from "invalid")
+#   plus   decimal (money), test / valid (status), test (notes).
+# `exact` is the rule itself; `fast` (when present) is exact for the canonical shapes only.
 
 
-def _p(c: str) -> str:  # parsed / typed
-    return f"__p_{c}"
+def _f(column: str, field: str = "value") -> pl.Expr:
+    return pl.col(field_name(column, field))
 
 
-def _value(c: str) -> pl.Expr:  # Float64 of a money column
-    return pl.col(f"{_p(c)}__value")
+def _id_parser(*, positive: bool) -> ColumnParser:
+    def exact(raw: pl.Expr) -> Fields:
+        text = null_if_blank(raw)
+        parse = parse_positive_int if positive else parse_int
+        return {"value": parse(text, trimmed=True), "blank": text.is_null()}
+
+    def fast(raw: pl.Expr, plan: ColumnPlan, name: str) -> tuple[Fields, pl.Expr]:
+        value, ok = fast_int(raw, plan=plan, name=name)
+        if positive:
+            value = pl.when(value > 0).then(value)
+        return {"value": value, "blank": raw.is_null()}, ok
+
+    # (no lookup tier: the Int64 cast is cheaper than a hash lookup)
+    return ColumnParser(exact=exact, fast=fast, lookup=False)
 
 
-def _decimal(c: str) -> pl.Expr:  # Decimal(12,2) of a money column
-    return pl.col(f"{_p(c)}__decimal")
+def _money_exact(raw: pl.Expr) -> Fields:
+    text = null_if_blank(raw)
+    money = parse_money(text)
+    return {"value": money.value, "decimal": money.decimal, "blank": text.is_null()}
+
+
+def _money_fast(raw: pl.Expr, plan: ColumnPlan, name: str) -> tuple[Fields, pl.Expr]:
+    money, ok = fast_money(raw, plan=plan, name=name)
+    return {"value": money.value, "decimal": money.decimal, "blank": raw.is_null()}, ok
+
+
+def _timestamp_exact(raw: pl.Expr) -> Fields:
+    text = null_if_blank(raw)
+    return {"value": parse_utc_timestamp(text, trimmed=True), "blank": text.is_null()}
+
+
+def _timestamp_fast(raw: pl.Expr, plan: ColumnPlan, name: str) -> tuple[Fields, pl.Expr]:
+    value, ok = fast_utc_timestamp(raw, plan=plan, name=name)
+    return {"value": value, "blank": raw.is_null()}, ok
+
+
+def _lowercase(raw: pl.Expr) -> pl.Expr:
+    return null_if_blank(raw).str.to_lowercase()
+
+
+def _status_exact(raw: pl.Expr) -> Fields:
+    status = _lowercase(raw)
+    return {
+        "value": status,
+        "test": status.str.starts_with(TEST_STATUS_PREFIX).fill_null(False),
+        "valid": status.is_in(VALID_STATUSES).fill_null(False),
+    }
+
+
+def _payment_method_exact(raw: pl.Expr) -> Fields:
+    method = _lowercase(raw)
+    known = method.is_in(PAYMENT_METHODS).fill_null(False)
+    return {"value": pl.when(known).then(method).otherwise(pl.lit(UNKNOWN_PAYMENT_METHOD))}
+
+
+def _notes_exact(raw: pl.Expr) -> Fields:
+    test = raw.str.contains(TEST_NOTE_PATTERN).fill_null(False)
+    return {"value": null_if_blank(raw), "test": test}
+
+
+_ID = _id_parser(positive=False)
+_POSITIVE_ID = _id_parser(positive=True)
+_MONEY = ColumnParser(exact=_money_exact, fast=_money_fast)
+_TIMESTAMP = ColumnParser(exact=_timestamp_exact, fast=_timestamp_fast)
+_TEXT = ColumnParser(exact=lambda raw: {"value": null_if_blank(raw)})
+_EXTRACTED_AT = ColumnParser(  # lineage: parsed like `to_utc` does (no null spellings)
+    exact=lambda raw: {"value": parse_utc_timestamp(raw)},
+    fast=lambda raw, plan, name: _timestamp_fast(raw, plan, name),
+)
+
+PARSERS: dict[str, ColumnParser] = {
+    "order_id": _POSITIVE_ID,
+    "customer_id": _POSITIVE_ID,
+    "store_id": _ID,
+    "restaurant_id": _ID,
+    **{c: _MONEY for c in MONEY_COLUMNS},
+    "status": ColumnParser(exact=_status_exact),
+    "payment_method": ColumnParser(exact=_payment_method_exact),
+    "payment_status": ColumnParser(exact=lambda raw: {"value": _lowercase(raw)}),
+    **{c: _TIMESTAMP for c in TIMESTAMP_COLUMNS},
+    "cancellation_reason": _TEXT,
+    "promo_code": _TEXT,
+    "notes": ColumnParser(exact=_notes_exact),
+}
+assert tuple(PARSERS) == ORDER_SOURCE_COLUMNS
+
+
+# ----------------------------------------------------------------------------- rules
 
 
 def _first_match(branches: list[tuple[pl.Expr, pl.Expr]]) -> pl.Expr:
@@ -104,51 +198,52 @@ def _first_match(branches: list[tuple[pl.Expr, pl.Expr]]) -> pl.Expr:
     return chain
 
 
-def _lineage_exprs(schema: pl.Schema) -> list[pl.Expr]:
-    exprs = []
-    for column in LINEAGE_COLUMNS:
-        if column not in schema:
-            exprs.append(pl.lit(None, dtype=REJECTED_ORDERS_SCHEMA[column]).alias(column))
-        elif column == "_extracted_at":
-            exprs.append(to_utc(pl.col(column), schema[column]).alias(column))
-        else:
-            exprs.append(pl.col(column).cast(pl.String).alias(column))
-    return exprs
-
-
 def _ts_unparseable(c: str) -> pl.Expr:
-    return pl.col(_n(c)).is_not_null() & pl.col(_p(c)).is_null()
+    return ~_f(c, "blank") & _f(c).is_null()
 
 
 def _bad_fee(c: str) -> pl.Expr:
-    value = _value(c)
-    return pl.col(_n(c)).is_not_null() & (
-        value.is_null() | (value < 0) | (value > MAX_ORDER_AMOUNT)
-    )
+    value = _f(c)
+    return ~_f(c, "blank") & (value.is_null() | (value < 0) | (value > MAX_ORDER_AMOUNT))
 
 
-def _reason_code() -> pl.Expr:
-    amount = _value("order_amount")
-    status = pl.col(_p("status"))
+def _reject_conditions() -> dict[str, pl.Expr]:
+    """Each reason's condition (null counts as False), in first-match order."""
+    amount = _f("order_amount")
     conditions = {
-        "missing_order_id": pl.col(_p("order_id")).is_null(),
-        "missing_customer_id": pl.col(_p("customer_id")).is_null(),
-        "null_order_amount": pl.col(_n("order_amount")).is_null(),
+        "missing_order_id": _f("order_id").is_null(),
+        "missing_customer_id": _f("customer_id").is_null(),
+        "null_order_amount": _f("order_amount", "blank"),
         "non_numeric_order_amount": amount.is_null(),
         "negative_order_amount": amount < 0,
         "suspiciously_large_amount": amount > MAX_ORDER_AMOUNT,
-        "test_order": status.str.starts_with(TEST_STATUS_PREFIX) | pl.col("__test_note"),
-        "invalid_status": ~status.is_in(VALID_STATUSES).fill_null(False),
-        "missing_timestamp": pl.col(_n("created_at")).is_null()
-        | pl.col(_n("updated_at")).is_null(),
+        "test_order": _f("status", "test") | _f("notes", "test"),
+        "invalid_status": ~_f("status", "valid"),
+        "missing_timestamp": _f("created_at", "blank") | _f("updated_at", "blank"),
         "unparseable_timestamp": pl.any_horizontal(_ts_unparseable(c) for c in TIMESTAMP_COLUMNS),
-        "updated_before_created": pl.col(_p("updated_at")) < pl.col(_p("created_at")),
+        "updated_before_created": _f("updated_at") < _f("created_at"),
         "invalid_fee_or_discount": _bad_fee("delivery_fee") | _bad_fee("discount_amount"),
     }
     assert tuple(conditions) == ALL_REJECT_REASONS
+    return conditions
+
+
+def _is_rejected() -> pl.Expr:
+    """Whether any rule rejects the row: cheap boolean algebra, evaluated on every row."""
+    return pl.any_horizontal(_reject_conditions().values()).fill_null(False)
+
+
+def _reason_code() -> pl.Expr:
+    """UInt8 code of the first matching reason, 0 when none (evaluated on rejected rows)."""
     return _first_match(
-        [(cond, pl.lit(_CODE[reason], dtype=pl.UInt8)) for reason, cond in conditions.items()]
+        [
+            (condition, pl.lit(_CODE[reason], dtype=pl.UInt8))
+            for reason, condition in _reject_conditions().items()
+        ]
     ).otherwise(pl.lit(0, dtype=pl.UInt8))
+
+
+# ------------------------------------------------------------------ rejected: detail text
 
 
 def _quoted(c: str) -> pl.Expr:
@@ -167,7 +262,7 @@ def _fmt(template: str, *columns: str) -> pl.Expr:
 
 
 def _money_problem(c: str) -> pl.Expr:
-    value = _value(c)
+    value = _f(c)
     problem = (
         pl.when(value.is_null())
         .then(pl.lit("is not a number"))
@@ -180,7 +275,7 @@ def _money_problem(c: str) -> pl.Expr:
 
 def _missing_or_invalid_id(c: str) -> pl.Expr:
     return (
-        pl.when(pl.col(_n(c)).is_null())
+        pl.when(_f(c, "blank"))
         .then(_fmt(f"{c}={{}} is missing", c))
         .otherwise(_fmt(f"{c}={{}} is not a positive integer", c))
     )
@@ -196,11 +291,11 @@ def _detail() -> pl.Expr:
         "suspiciously_large_amount": _fmt(
             f"order_amount={{}} exceeds {MAX_ORDER_AMOUNT}", "order_amount"
         ),
-        "test_order": pl.when(pl.col(_p("status")).str.starts_with(TEST_STATUS_PREFIX))
+        "test_order": pl.when(_f("status", "test"))
         .then(_fmt("status={} marks a test order", "status"))
         .otherwise(_fmt("notes={} mark a test order", "notes")),
         "invalid_status": _fmt("status={} is not a valid status", "status"),
-        "missing_timestamp": pl.when(pl.col(_n("created_at")).is_null())
+        "missing_timestamp": pl.when(_f("created_at", "blank"))
         .then(_fmt("created_at={} is missing", "created_at"))
         .otherwise(_fmt("updated_at={} is missing", "updated_at")),
         "unparseable_timestamp": _first_match(
@@ -222,86 +317,76 @@ def _detail() -> pl.Expr:
     )
 
 
-def _out(c: str) -> str:  # typed output column of validated/orders
-    return f"__o_{c}"
+# ------------------------------------------------------------------------------ outputs
 
 
 def _valid_exprs() -> dict[str, pl.Expr]:
-    payment_method = pl.col(_p("payment_method"))
+    """The validated/orders columns, from the parsed fields and the lineage columns."""
     zero = pl.lit(_ZERO, dtype=MONEY)
     exprs = {
-        "order_id": pl.col(_p("order_id")),
-        "customer_id": pl.col(_p("customer_id")),
-        "store_id": pl.col(_p("store_id")),
-        "restaurant_id": pl.col(_p("restaurant_id")),
-        "order_amount": _decimal("order_amount"),
-        "delivery_fee": _decimal("delivery_fee").fill_null(zero),
-        "discount_amount": _decimal("discount_amount").fill_null(zero),
-        "status": pl.col(_p("status")),
-        "payment_method": pl.when(payment_method.is_in(PAYMENT_METHODS))
-        .then(payment_method)
-        .otherwise(pl.lit(UNKNOWN_PAYMENT_METHOD)),
-        "payment_status": pl.col(_p("payment_status")),
-        **{c: pl.col(_p(c)) for c in TIMESTAMP_COLUMNS},
-        **{c: pl.col(_n(c)) for c in TEXT_COLUMNS},
+        **{c: _f(c) for c in ("order_id", "customer_id", "store_id", "restaurant_id")},
+        "order_amount": _f("order_amount", "decimal"),
+        "delivery_fee": _f("delivery_fee", "decimal").fill_null(zero),
+        "discount_amount": _f("discount_amount", "decimal").fill_null(zero),
+        **{c: _f(c) for c in LOWERCASE_COLUMNS},
+        **{c: _f(c) for c in TIMESTAMP_COLUMNS},
+        **{c: _f(c) for c in TEXT_COLUMNS},
+        **{c: pl.col(c) for c in LINEAGE_COLUMNS},
     }
-    return {c: e.cast(VALIDATED_ORDERS_SCHEMA[c]) for c, e in exprs.items()}
+    assert tuple(exprs) == tuple(VALIDATED_ORDERS_SCHEMA)
+    return {c: e.cast(VALIDATED_ORDERS_SCHEMA[c]).alias(c) for c, e in exprs.items()}
 
 
-_OUTPUT_COLUMNS = tuple(c for c in VALIDATED_ORDERS_SCHEMA if c not in LINEAGE_COLUMNS)
+def _raw_frame(raw: pl.DataFrame | pl.LazyFrame) -> tuple[pl.DataFrame, dict[str, ColumnParser]]:
+    """Source columns as strings plus lineage, and the parser of every string column.
 
-
-def _parse_plan(*, outputs: bool) -> ColumnPlan:
-    """Every derived column; with `outputs`, also the typed validated/orders columns."""
-    plan = ColumnPlan()
-    for c in ORDER_SOURCE_COLUMNS:
-        null_if_blank(pl.col(c), plan=plan, name=_n(c))
-    plan.add("__test_note", pl.col("notes").str.contains(TEST_NOTE_PATTERN).fill_null(False))
-    for c in ("order_id", "customer_id"):
-        parse_positive_int(pl.col(_n(c)), trimmed=True, plan=plan, name=_p(c))
-    for c in ("store_id", "restaurant_id"):
-        plan.add(_p(c), parse_int(pl.col(_n(c)), trimmed=True))
-    for c in MONEY_COLUMNS:
-        parse_money(pl.col(_n(c)), plan=plan, name=_p(c))
-    for c in LOWERCASE_COLUMNS:
-        plan.add(_p(c), pl.col(_n(c)).str.to_lowercase())
-    for c in TIMESTAMP_COLUMNS:
-        parse_utc_timestamp(pl.col(_n(c)), trimmed=True, plan=plan, name=_p(c))
-    plan.add(_REASON, _reason_code())
-    if outputs:
-        exprs = _valid_exprs()
-        assert tuple(exprs) == _OUTPUT_COLUMNS
-        for c, expr in exprs.items():
-            plan.add(_out(c), expr)
-    return plan
-
-
-def _raw_frame(raw: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
-    """Source columns as strings, lineage normalised, plus the input position `__row`."""
+    `_extracted_at` given as strings is parsed like the source columns (it is usually one
+    value per extraction, so by dictionary); typed, it is converted by `to_utc`.
+    """
     lf = raw.lazy()
     schema = lf.collect_schema()
     missing = [c for c in ORDER_SOURCE_COLUMNS if c not in schema]
     if missing:
         raise ValueError(f"raw orders are missing source column(s): {', '.join(missing)}")
-    return lf.select(
-        *(pl.col(c).cast(pl.String) for c in ORDER_SOURCE_COLUMNS), *_lineage_exprs(schema)
-    ).with_row_index(_ROW)
+    parsers = dict(PARSERS)
+    lineage = []
+    for column in LINEAGE_COLUMNS:
+        if column not in schema:
+            lineage.append(pl.lit(None, dtype=REJECTED_ORDERS_SCHEMA[column]).alias(column))
+        elif column == "_extracted_at" and schema[column] not in (pl.String, pl.Null):
+            lineage.append(to_utc(pl.col(column), schema[column]).alias(column))
+        else:
+            lineage.append(pl.col(column).cast(pl.String))
+            if column == "_extracted_at":
+                parsers[column] = _EXTRACTED_AT
+    frame = lf.select(*(pl.col(c).cast(pl.String) for c in ORDER_SOURCE_COLUMNS), *lineage)
+    return frame.collect(), parsers
+
+
+def _parsed_frame(raw: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """Raw strings, lineage (typed) and every parsed field."""
+    frame, parsers = _raw_frame(raw)
+    fields = parse_columns(frame, parsers)
+    if "_extracted_at" in parsers:
+        frame = frame.with_columns(_extracted_at=fields.get_column("_extracted_at:value"))
+    return frame.hstack(fields)
 
 
 def build_validation_plan(raw: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
-    """Raw strings, lineage, `__row`, every parsed column and `__reason` (0 = valid).
+    """Raw strings, typed lineage, every parsed field (`column:field`) and `__reason`.
 
-    Useful for debugging a rule; `validate_orders` uses a leaner variant of this plan.
+    Useful for debugging a rule (0 = valid, else 1 + the index in ALL_REJECT_REASONS).
     Raises ValueError naming missing source columns.
     """
-    return _parse_plan(outputs=False).apply(_raw_frame(raw))
+    return _parsed_frame(raw).lazy().with_columns(_reason_code().alias(_REASON))
 
 
-def _rejected_frame(rejected_raw: pl.DataFrame) -> pl.DataFrame:
-    """Dead letters from the (few) rejected raw rows: re-parse them to build `detail`."""
+def _rejected_frame(parsed: pl.DataFrame, rows: pl.Series) -> pl.DataFrame:
+    """Dead letters of the rejected `rows` of `parsed`: raw values, reason, detail, lineage."""
     return (
-        _parse_plan(outputs=False)
-        .apply(rejected_raw.lazy())
+        parsed.lazy()
+        .select(pl.all().gather(rows))
+        .with_columns(_reason_code().alias(_REASON))
         .select(
             *(pl.col(c) for c in ORDER_SOURCE_COLUMNS),
             pl.col(_REASON)
@@ -314,6 +399,23 @@ def _rejected_frame(rejected_raw: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _latest_per_order(parsed: pl.DataFrame, valid_rows: pl.Series) -> tuple[pl.Series, int]:
+    """Row numbers of the winning valid rows, in order_id order, and how many lost.
+
+    Latest updated_at per order_id wins; ties go to the later input row. Sorts only the
+    keys of the valid rows; the caller gathers the winners once.
+    """
+    order_id, updated_at = _f("order_id"), _f("updated_at")
+    keys = (
+        parsed.lazy()
+        .select(order_id.gather(valid_rows), updated_at.gather(valid_rows), valid_rows.alias(_ROW))
+        .sort([order_id, updated_at, pl.col(_ROW)])
+        .collect()
+    )
+    winners = keys.filter(order_id.ne_missing(order_id.shift(-1))).get_column(_ROW)
+    return winners, keys.height - winners.len()
+
+
 def validate_orders(raw: pl.DataFrame | pl.LazyFrame) -> ValidationResult:
     """Apply SPEC §3 to raw order rows: typed valid rows, dead letters and counters.
 
@@ -322,34 +424,17 @@ def validate_orders(raw: pl.DataFrame | pl.LazyFrame) -> ValidationResult:
     `_run_id`, which are passed through (null when absent). Other columns are ignored.
     Raises ValueError naming missing source columns.
     """
-    outputs = [_out(c) for c in _OUTPUT_COLUMNS]
-    keep = [*ORDER_SOURCE_COLUMNS, *LINEAGE_COLUMNS, _ROW, _REASON, *outputs]
-    parsed = _parse_plan(outputs=True).apply(_raw_frame(raw), keep=keep).select(keep).collect()
-
-    is_valid = pl.col(_REASON) == 0
-    # Latest updated_at per order_id wins; ties go to the later input row. Sort only the
-    # keys of the valid rows, then gather the winning rows once, already in order_id order.
-    keys = (
-        parsed.lazy()
-        .filter(is_valid)
-        .select(_out("order_id"), _out("updated_at"), _ROW)
-        .sort([_out("order_id"), _out("updated_at"), _ROW])
-        .collect()
-    )
-    order_id = pl.col(_out("order_id"))
-    winners = keys.filter(order_id.ne_missing(order_id.shift(-1))).get_column(_ROW)
-    valid = parsed.select(*(pl.col(_out(c)).alias(c) for c in _OUTPUT_COLUMNS), *LINEAGE_COLUMNS)[
-        winners
-    ].select(pl.col(c).cast(t) for c, t in VALIDATED_ORDERS_SCHEMA.items())
-    rejected = _rejected_frame(
-        parsed.lazy().filter(~is_valid).select(*ORDER_SOURCE_COLUMNS, *LINEAGE_COLUMNS).collect()
-    )
+    parsed = _parsed_frame(raw)
+    rejected_mask = parsed.select(_is_rejected()).to_series()
+    winners, duplicates = _latest_per_order(parsed, (~rejected_mask).arg_true())
+    valid = parsed.select(e.gather(winners) for e in _valid_exprs().values())
+    rejected = _rejected_frame(parsed, rejected_mask.arg_true())
     by_reason = rejected.group_by("reason").len()
     counts = dict(zip(by_reason["reason"].to_list(), by_reason["len"].to_list(), strict=True))
     return ValidationResult(
         valid=valid,
         rejected=rejected,
-        duplicates_collapsed=keys.height - valid.height,
+        duplicates_collapsed=duplicates,
         unknown_payment_methods=int(
             valid.select((pl.col("payment_method") == UNKNOWN_PAYMENT_METHOD).sum()).item()
         ),
@@ -358,6 +443,7 @@ def validate_orders(raw: pl.DataFrame | pl.LazyFrame) -> ValidationResult:
 
 
 __all__ = [
+    "PARSERS",
     "TIMESTAMP_COLUMNS",
     "ValidationResult",
     "build_validation_plan",

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -283,3 +283,326 @@ def to_utc(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     if dtype == pl.Null:
         return expr.cast(UTC_TS)
     raise TypeError(f"cannot interpret a {dtype} column as a UTC timestamp")
+
+
+# --------------------------------------------------------------------------------------
+# Tiered column parsing: exact results at a fraction of the cost of the exact parsers.
+#
+# The exact parsers above are regex- and slice-heavy (a timestamp column costs about a
+# second per million rows). Real columns repeat a few values (statuses, fees, null
+# spellings) or share one canonical shape (ids, amounts, ISO timestamps). `parse_columns`
+# exploits both with a cascade of tiers per column; each tier parses the rows it can vouch
+# for and hands the others (physically filtered out, then written back in place) to the
+# next one:
+#
+# 1. lookup: the exact parser's fields for the distinct values of a sample of the column,
+#    mapped to every row holding one of them (one hash lookup per row); used when those
+#    values cover a good share of the rows;
+# 2. fast: a cheap parser that is exact on the canonical shapes (ids, money, timestamps);
+# 3. exact: the full parser on what is left, once per distinct value when they repeat.
+#
+# Every tier yields the exact parser's values, so the cascade only changes the speed. The
+# fast tiers rely on Polars' own casts accepting a *subset* of the exact grammar with the
+# same value; `test_parsing.py` fuzzes each of them against the exact parser.
+# --------------------------------------------------------------------------------------
+
+Fields = dict[str, pl.Expr]
+ExactParser = Callable[[pl.Expr], Fields]
+# (input, plan for staged temporaries, unique temp-name prefix) -> (fields, ok)
+FastParser = Callable[[pl.Expr, ColumnPlan, str], tuple[Fields, pl.Expr]]
+
+
+@dataclass(frozen=True)
+class ColumnParser:
+    """How `parse_columns` turns one String column into named fields.
+
+    `exact(expr)` gives the fields for any input, null included (the reference semantics).
+    `fast(expr, plan, name)`, optional, gives the same fields plus an `ok` flag; wherever
+    `ok` is True its fields must equal `exact`'s, elsewhere they are ignored.
+    `lookup=False` skips the lookup tier (when `fast` is cheaper than a hash lookup).
+    """
+
+    exact: ExactParser
+    fast: FastParser | None = None
+    lookup: bool = True
+
+
+# The lookup tier's values come from a strided sample of this many rows, and it is used
+# when they cover at least this share of a second, interleaved sample.
+_SAMPLE_ROWS = 4096
+_LOOKUP_MIN_COVERAGE = 0.5
+_KEY = "__key"
+_OK = "__ok"
+
+
+@dataclass(frozen=True)
+class _Lookup:
+    keys: pl.Series  # distinct non-null values
+    table: pl.DataFrame  # their fields, row for row, then one row for a null value
+
+
+_Tier = _Lookup | FastParser
+
+
+def field_name(column: str, field: str) -> str:
+    """Name of `field` of `column` in the frame returned by `parse_columns`."""
+    return f"{column}:{field}"
+
+
+def parse_columns(frame: pl.DataFrame, parsers: Mapping[str, ColumnParser]) -> pl.DataFrame:
+    """Fields of every parsed column (named by `field_name`), row-aligned with `frame`.
+
+    The result equals `frame.select(exact fields of every column)`; see the section comment
+    for how it is computed. The first tier of every column runs on all rows, all columns
+    in parallel (`collect_all`); later tiers only see the rows left over.
+    """
+    tiers = {c: _tiers(frame.get_column(c), p) for c, p in parsers.items()}
+    first = pl.collect_all(
+        _run_tier(frame.lazy().select(c), c, tiers[c][0])
+        if tiers[c]
+        else frame.lazy().select(**parsers[c].exact(pl.col(c)))
+        for c in parsers
+    )
+    columns = []
+    for (column, parser), result in zip(parsers.items(), first, strict=True):
+        if tiers[column]:
+            values = frame.get_column(column)
+            result = _patch(values, result, tiers[column][1:], parser.exact)
+        columns.extend(s.alias(field_name(column, s.name)) for s in result.iter_columns())
+    return pl.DataFrame(columns, height=frame.height)
+
+
+def _tiers(values: pl.Series, parser: ColumnParser) -> list[_Tier]:
+    """The tiers before `exact` for one column (possibly none), chosen from samples."""
+    tiers: list[_Tier] = []
+    if parser.lookup and len(values):
+        step = max(1, len(values) // _SAMPLE_ROWS)
+        keys = values.gather_every(step).unique().drop_nulls()
+        # A second sample, interleaved with the first, estimates how many rows the lookup
+        # covers (a null is covered too: the table has a row for it).
+        probe = values.gather_every(step, offset=step // 2)
+        covered = (probe.is_null() | probe.is_in(keys)).mean()
+        if covered is not None and covered >= _LOOKUP_MIN_COVERAGE:
+            keys = keys.sort()  # (deterministic Enum category order)
+            with_null = pl.concat([keys, pl.Series([None], dtype=pl.String)])
+            tiers.append(_Lookup(keys, _exact_frame(with_null, parser.exact)))
+    if parser.fast is not None:
+        tiers.append(parser.fast)
+    return tiers
+
+
+def _run_tier(source: pl.LazyFrame, column: str, tier: _Tier) -> pl.LazyFrame:
+    """Fields (named by field) and `__ok` of one tier over the single column `source`."""
+    value = pl.col(column)
+    if isinstance(tier, _Lookup):
+        # Position of the value in `keys` (the Enum cast is a hash lookup; unknown values
+        # become null), or the table's last row for a null value.
+        position = (
+            pl.when(value.is_null())
+            .then(pl.lit(len(tier.keys), dtype=pl.UInt32))
+            .otherwise(value.cast(pl.Enum(tier.keys), strict=False).to_physical())
+        )
+        return source.select(position.cast(pl.UInt32).alias(_KEY)).select(
+            *(pl.lit(s).gather(pl.col(_KEY)).alias(s.name) for s in tier.table.iter_columns()),
+            pl.col(_KEY).is_not_null().alias(_OK),
+        )
+    plan = ColumnPlan()
+    fields, ok = tier(value, plan, f"__{column}")
+    return plan.apply(source).select(
+        *(e.alias(f) for f, e in fields.items()), ok.fill_null(False).alias(_OK)
+    )
+
+
+def _exact_frame(values: pl.Series, exact: ExactParser) -> pl.DataFrame:
+    """`exact`'s fields (named by field) of `values`, row for row."""
+    return values.to_frame(_KEY).select(**exact(pl.col(_KEY)))
+
+
+def _exact_of(values: pl.Series, exact: ExactParser) -> pl.DataFrame:
+    """`exact`'s fields of `values`; once per distinct value when they repeat."""
+    keys = values.unique()
+    if 2 * len(keys) >= len(values):
+        return _exact_frame(values, exact)
+    table = _exact_frame(keys, exact)
+    positions = pl.Series(range(len(keys)), dtype=pl.UInt32)
+    position = values.replace_strict(keys, positions, return_dtype=pl.UInt32)
+    return table.select(pl.all().gather(position))
+
+
+def _patch(
+    values: pl.Series, result: pl.DataFrame, tiers: list[_Tier], exact: ExactParser
+) -> pl.DataFrame:
+    """`result` of a tier with the rows it did not vouch for parsed by the later tiers."""
+    residual = result.get_column(_OK).not_().arg_true()
+    result = result.drop(_OK)
+    if residual.len() == 0:
+        return result
+    rest = values.gather(residual)
+    if tiers:
+        fixed = _run_tier(rest.to_frame().lazy(), rest.name, tiers[0]).collect()
+        fixed = _patch(rest, fixed, tiers[1:], exact)
+    else:
+        fixed = _exact_of(rest, exact)
+    return result.with_columns(
+        result.get_column(f).scatter(residual, fixed.get_column(f).cast(result.schema[f]))
+        for f in result.columns
+    )
+
+
+# ------------------------------------------------------------------ fast tiers per type
+
+
+def fast_int(expr: pl.Expr, *, plan: ColumnPlan, name: str) -> tuple[pl.Expr, pl.Expr]:
+    """(Int64, ok) for canonical integers; where ok, the value is `parse_int`'s.
+
+    Polars' String -> Int64 cast accepts exactly ``[+-]?[0-9]+`` within Int64 (no
+    whitespace, no ".0"), a subset of `parse_int`'s grammar with the same value. A null
+    input is ok too (null).
+    """
+    value = plan.add(f"{name}__int", expr.cast(pl.Int64, strict=False))
+    return value, value.is_not_null() | expr.is_null()
+
+
+def fast_money(expr: pl.Expr, *, plan: ColumnPlan, name: str) -> tuple[ParsedMoney, pl.Expr]:
+    """`parse_money` fields for canonical amounts, and where they are exact (`ok`).
+
+    Canonical: after removing every comma and one leading "₹", a number that Polars' Float64
+    and Decimal(12,2) casts both accept, without exponent, and whose Decimal(12,2) is the
+    same number as its Float64 ("1234.50", "1,234.5", "₹3,80.00", "-12", "7.", ".5").
+    Then the cleaned text is what `parse_money` would clean it to (no whitespace, symbol or
+    code is left) and `parse_money`'s grammar accepts it. The Decimal is exact: it differs
+    from the text's exact value by less than a Float64 rounding error (far below half a
+    cent), so it is also the ROUND_HALF_UP value; values with an exact third decimal
+    ("1.005") or beyond Decimal(12,2) fail the check and go to the exact parser.
+    `text` and `is_number` are only meaningful where ok.
+    """
+    text = plan.add(
+        f"{name}__text", expr.str.replace_all(",", "", literal=True).str.strip_prefix("₹")
+    )
+    value = plan.add(f"{name}__value", text.cast(pl.Float64, strict=False))
+    decimal = plan.add(f"{name}__decimal", text.cast(MONEY, strict=False))
+    exponent = text.str.contains_any(["e"], ascii_case_insensitive=True)
+    ok = plan.add(
+        f"{name}__fast", ((decimal.cast(pl.Float64) == value) & ~exponent).fill_null(False)
+    )
+    parsed = ParsedMoney(text=text, is_number=ok, value=value, decimal=decimal)
+    return parsed, ok | expr.is_null()
+
+
+# ASCII bytes of the canonical timestamp head "YYYY-MM-DD?HH:MM:SS" ('d' a digit, '?' the
+# date/time separator 'T' or ' '), and every offset `parse_utc_timestamp` accepts, with its
+# value in seconds ("" and Z/z are UTC): 5,811 strings, an exact lookup table.
+_TS_HEAD = "dddd-dd-dd?dd:dd:dd"
+_TS_SEPARATORS = (ord("T"), ord(" "))
+_DIGIT = (ord("0"), ord("9"))
+
+
+def _utc_offsets() -> dict[str, int]:
+    offsets = {"": 0, "Z": 0, "z": 0}
+    for sign, factor in (("+", 1), ("-", -1)):
+        for hours in range(24):
+            offsets[f"{sign}{hours:02d}"] = factor * hours * 3600
+            for minutes in range(60):
+                seconds = factor * (hours * 3600 + minutes * 60)
+                offsets[f"{sign}{hours:02d}{minutes:02d}"] = seconds
+                offsets[f"{sign}{hours:02d}:{minutes:02d}"] = seconds
+    return offsets
+
+
+_UTC_OFFSETS = _utc_offsets()
+_UTC_OFFSET_KEYS = pl.Series(list(_UTC_OFFSETS), dtype=pl.String)
+_UTC_OFFSET_SECONDS = pl.Series(list(_UTC_OFFSETS.values()), dtype=pl.Int64)
+
+
+def _days_from_civil(year: pl.Expr, month: pl.Expr, day: pl.Expr) -> pl.Expr:
+    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm; year >= 0)."""
+    y = year - (month <= 2).cast(pl.Int64)
+    era = y // 400
+    year_of_era = y - era * 400
+    day_of_year = (153 * ((month + 9) % 12) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146_097 + day_of_era - 719_468
+
+
+def _days_in_month(year: pl.Expr, month: pl.Expr) -> pl.Expr:
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    return (
+        pl.when(month == 2)
+        .then(28 + leap.cast(pl.Int64))
+        .otherwise(30 + (month + month // 8) % 2)  # 31 for Jan, Mar, May, Jul, Aug, Oct, Dec
+    )
+
+
+def fast_utc_timestamp(expr: pl.Expr, *, plan: ColumnPlan, name: str) -> tuple[pl.Expr, pl.Expr]:
+    """(Datetime("us", "UTC"), ok) for canonical timestamps; where ok, `parse_utc_timestamp`'s.
+
+    Canonical: `_TS_HEAD`, then an optional fraction of 1-6 digits, then an offset of
+    `_UTC_OFFSETS` — i.e. every form `parse_utc_timestamp` accepts except date-only values,
+    surrounding whitespace and fractions beyond microseconds. The head is read as 19 raw
+    bytes and checked and decoded with integer arithmetic (no regex, no per-field string
+    slices); the rest is split into fraction and offset, and the offset looked up.
+    """
+    head = plan.add(
+        f"{name}__head",
+        expr.cast(pl.Binary).bin.slice(0, len(_TS_HEAD)).bin.reinterpret(
+            dtype=pl.Array(pl.UInt8, len(_TS_HEAD))
+        ),
+    )
+    byte = [plan.add(f"{name}__b{i}", head.arr.get(i)) for i in range(len(_TS_HEAD))]
+
+    def number(start: int, width: int) -> pl.Expr:
+        value = byte[start].cast(pl.Int64) - ord("0")
+        for i in range(start + 1, start + width):
+            value = value * 10 + (byte[i].cast(pl.Int64) - ord("0"))
+        return value
+
+    shape_ok = pl.all_horizontal(
+        byte[i].is_between(*_DIGIT)
+        if c == "d"
+        else byte[i].is_in(_TS_SEPARATORS)
+        if c == "?"
+        else byte[i] == ord(c)
+        for i, c in enumerate(_TS_HEAD)
+    )
+    year = plan.add(f"{name}__year", number(0, 4))
+    month = plan.add(f"{name}__month", number(5, 2))
+    day = plan.add(f"{name}__day", number(8, 2))
+    hour, minute, second = number(11, 2), number(14, 2), number(17, 2)
+    clock = plan.add(f"{name}__clock", hour * 3600 + minute * 60 + second)
+    head_ok = plan.add(
+        f"{name}__head_ok",
+        shape_ok
+        & (hour < 24)
+        & (minute < 60)
+        & (second < 60)
+        & (year >= 1000)
+        & month.is_between(1, 12)
+        & (day >= 1),
+    )
+
+    rest = plan.add(f"{name}__rest", expr.str.slice(len(_TS_HEAD)))  # ".123456+05:30", "Z"
+    zone = plan.add(f"{name}__zone", rest.str.strip_chars_start(".0123456789"))
+    offset = plan.add(
+        f"{name}__offset", zone.replace_strict(_UTC_OFFSET_KEYS, _UTC_OFFSET_SECONDS, default=None)
+    )
+    fraction_len = plan.add(  # "." and the digits, 0 when there is no fraction
+        f"{name}__fraction_len",
+        rest.str.len_bytes().cast(pl.Int64) - zone.str.len_bytes().cast(pl.Int64),
+    )
+    digits = fraction_len - 1
+    fraction = plan.add(
+        f"{name}__fraction",
+        rest.str.slice(1, digits.clip(0, 6)).cast(pl.Int64, strict=False)
+        * pl.lit(10, dtype=pl.Int64).pow(6 - digits.clip(0, 6)),
+    )
+    fraction_ok = (fraction_len == 0) | (
+        digits.is_between(1, 6) & rest.str.starts_with(".") & fraction.is_not_null()
+    )
+    ok = plan.add(
+        f"{name}__fast",
+        (head_ok & (day <= _days_in_month(year, month)) & offset.is_not_null() & fraction_ok)
+        .fill_null(False),
+    )
+    seconds = _days_from_civil(year, month, day) * 86_400 + clock - offset
+    micros = seconds * 1_000_000 + pl.when(fraction_len > 0).then(fraction).otherwise(0)
+    return pl.when(ok).then(micros).cast(UTC_TS), ok | expr.is_null()

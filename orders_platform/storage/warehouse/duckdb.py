@@ -229,7 +229,7 @@ class DuckDBWarehouse(Warehouse):
                             ),
                         )
                     finally:
-                        con.unregister(_BATCH_VIEW)
+                        _unregister(con, _BATCH_VIEW)
                 if existing.height:
                     merged = self._merge(con, existing, sorted(present))
                 return UpsertStats(
@@ -250,7 +250,7 @@ class DuckDBWarehouse(Warehouse):
             stats = UpsertStats(*(int(v) for v in row))
             merged = _sql(con, spec.merge_sql(_BATCH_VIEW, dates))
         finally:
-            con.unregister(_BATCH_VIEW)
+            _unregister(con, _BATCH_VIEW)
         # DuckDB's MERGE reports rows inserted + updated: cross-check the stats.
         if merged and int(merged[0][0]) != stats.inserted + stats.updated:
             raise RuntimeError(
@@ -293,7 +293,7 @@ class DuckDBWarehouse(Warehouse):
             try:
                 return con.sql(query).pl()
             finally:
-                con.unregister(_IDS_VIEW)
+                _unregister(con, _IDS_VIEW)
 
         out = self._run(work)
         return empty if out is None else conform_orders_read(out)
@@ -325,7 +325,7 @@ class DuckDBWarehouse(Warehouse):
                         ),
                     )
                 finally:
-                    con.unregister(_BATCH_VIEW)
+                    _unregister(con, _BATCH_VIEW)
                 return batch.height
 
         return self._run(work)
@@ -368,3 +368,9 @@ def _sql(
 ) -> list[tuple]:
     """Execute and drain the result (DuckDB 2 refuses new work while a result is pending)."""
     return con.execute(query, params).fetchall()
+
+
+def _unregister(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    # In an aborted transaction unregister fails too; that must not mask the real error.
+    with suppress(duckdb.Error):
+        con.unregister(name)

@@ -1,9 +1,18 @@
-"""The warehouse contract (SPEC §4 upsert semantics, §8 tables), run against DuckDB.
+"""The warehouse contract (SPEC §4 upsert semantics, §8 tables), run against every engine.
 
-The test bodies only use the engine-neutral `Warehouse` API, parametrised over the
-`make_warehouse` fixture, so the Snowflake implementation (fakesnow) can be added to
-WAREHOUSE_KINDS and EXPECTED_COLUMN_TYPES later. Tests that are about DuckDB itself (EXPLAIN,
-the single-writer file lock) are marked as such in their names.
+The shared test bodies only use the engine-neutral `Warehouse` API and run once per kind in
+WAREHOUSE_KINDS through the `make_warehouse` fixture:
+
+- ``duckdb``: a DuckDB file in tmp_path;
+- ``snowflake``: `SnowflakeWarehouse` with the real snowflake-connector-python, talking HTTP to
+  fakesnow's server started in-process for the session (127.0.0.1, free port); every warehouse
+  gets a fresh database, so tests never see each other's tables. The writes take the batched
+  INSERT path (fakesnow's server cannot run write_pandas); `test_snowflake_bulk_load_*` runs
+  the Parquet PUT + COPY path with bulk_load_min_rows=1. Two fakesnow 0.12.1 bugs are patched
+  for the session by `fakesnow_server` (see there).
+
+Tests about one engine itself (EXPLAIN, DuckDB's single-writer file lock, Snowflake's lazy
+imports and password redaction) carry the engine name in their names.
 """
 
 from __future__ import annotations
@@ -13,23 +22,34 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from orders_platform.storage.warehouse.base import ORDERS_UPSERT, UpsertStats, Warehouse
+from orders_platform.storage.warehouse.base import (
+    ORDERS_UPSERT,
+    TableNotFoundError,
+    UpsertStats,
+    Warehouse,
+)
 from orders_platform.storage.warehouse.duckdb import DuckDBWarehouse, WarehouseLockTimeout
+from orders_platform.storage.warehouse.snowflake import (
+    SnowflakeWarehouse,
+    SnowflakeWarehouseError,
+)
 from orders_platform.transforms.schema import SILVER_ORDERS_SCHEMA
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-WAREHOUSE_KINDS = ["duckdb"]
+WAREHOUSE_KINDS = ["duckdb", "snowflake"]
 
 EXPECTED_COLUMN_TYPES: dict[str, dict[str, str]] = {
     "duckdb": {
@@ -45,9 +65,99 @@ EXPECTED_COLUMN_TYPES: dict[str, dict[str, str]] = {
         "has_promo": "BOOLEAN",
         "status": "VARCHAR",
     },
+    # information_schema.columns.data_type as Snowflake reports it (INTEGER and BIGINT are
+    # NUMBER(38,0), VARCHAR is TEXT), with NUMBER's precision and scale appended.
+    "snowflake": {
+        "order_id": "NUMBER(38,0)",
+        "order_amount": "NUMBER(12,2)",
+        "total_value": "NUMBER(12,2)",
+        "created_at": "TIMESTAMP_TZ",
+        "updated_at": "TIMESTAMP_TZ",
+        "ingested_at": "TIMESTAMP_TZ",
+        "order_date": "DATE",
+        "order_hour": "NUMBER(38,0)",
+        "delivery_minutes": "FLOAT",
+        "has_promo": "BOOLEAN",
+        "status": "TEXT",
+    },
 }
 
 WarehouseFactory = Callable[[str], Warehouse]
+
+pytestmark = pytest.mark.filterwarnings(
+    # fakesnow's server, not our code: it copies DuckDB results to Arrow for the connector.
+    "ignore:Arrow output on a DB-API result:UserWarning"
+)
+
+
+def _patch_fakesnow(mp: pytest.MonkeyPatch) -> None:
+    """Work around two bugs of fakesnow 0.12.1 (test-side only; real Snowflake has neither):
+
+    - NULL timestamps come back as 1970-01-01: `fakesnow.arrow.timestamp_to_sf_struct`
+      builds the connector's timestamp structs without a validity mask. Re-add the mask.
+    - a MERGE inside an explicit transaction fails with "a single transaction can only write
+      to a single attached database": fakesnow runs MERGE as CREATE TEMPORARY TABLE
+      merge_candidates + UPDATE + INSERT, and records a (None) table comment for every
+      CREATE with properties (TEMPORARY is one) in its `_fs_global` catalog. Skip recording
+      absent comments; real comments (our dtype comments) are still recorded.
+    """
+    import fakesnow.arrow
+    import fakesnow.transforms
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    to_struct = fakesnow.arrow.timestamp_to_sf_struct
+
+    def timestamp_to_sf_struct(ts: Any) -> Any:
+        if isinstance(ts, pa.ChunkedArray):
+            ts = ts.combine_chunks()
+        out = to_struct(ts)
+        if ts.null_count:
+            out = pa.StructArray.from_arrays(
+                out.flatten(), fields=list(out.type), mask=pc.is_null(ts)
+            )
+        return out
+
+    extract_comment = fakesnow.transforms.extract_comment_on_table
+
+    def extract_comment_on_table(expression: Any) -> Any:
+        out = extract_comment(expression)
+        recorded = out.args.get("table_comment")
+        if recorded is not None and recorded[1] is None:
+            del out.args["table_comment"]
+        return out
+
+    mp.setattr(fakesnow.arrow, "timestamp_to_sf_struct", timestamp_to_sf_struct)
+    mp.setattr(fakesnow.transforms, "extract_comment_on_table", extract_comment_on_table)
+
+
+@pytest.fixture(scope="session")
+def fakesnow_server() -> Iterator[dict[str, Any]]:
+    """fakesnow's Snowflake-compatible HTTP server, in this process, for the whole session;
+    yields its connection kwargs (host, port, protocol, ...)."""
+    import fakesnow
+
+    with pytest.MonkeyPatch.context() as mp:
+        _patch_fakesnow(mp)
+        with fakesnow.server() as kwargs:
+            yield kwargs
+
+
+def snowflake_warehouse(server: dict[str, Any], name: str, **overrides: Any) -> SnowflakeWarehouse:
+    """A SnowflakeWarehouse on its own, fresh database of the fakesnow server."""
+    settings: dict[str, Any] = {
+        "account": server["account"],
+        "user": server["user"],
+        "password": server["password"],
+        "database": f"{name}_{uuid.uuid4().hex[:12]}",
+        "schema_name": "staging",
+        "host": server["host"],
+        "port": server["port"],
+        "protocol": server["protocol"],
+        "login_timeout": 20,
+        "network_timeout": 20,
+    }
+    return SnowflakeWarehouse(**{**settings, **overrides})
 
 
 @pytest.fixture(params=WAREHOUSE_KINDS)
@@ -57,6 +167,8 @@ def make_warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> WarehouseF
     def make(name: str = "main") -> Warehouse:
         if request.param == "duckdb":
             return DuckDBWarehouse(path=str(tmp_path / name / "warehouse.duckdb"))
+        if request.param == "snowflake":
+            return snowflake_warehouse(request.getfixturevalue("fakesnow_server"), name)
         raise AssertionError(f"unknown warehouse kind {request.param}")
 
     return make
@@ -183,6 +295,14 @@ def test_read_orders_before_first_upsert_is_empty(warehouse: Warehouse) -> None:
     out = warehouse.read_orders()
     assert out.is_empty()
     assert out.schema == pl.Schema(SILVER_ORDERS_SCHEMA)
+
+
+def test_missing_table_lookups(warehouse: Warehouse) -> None:
+    assert not warehouse.table_exists("sessions")
+    with pytest.raises(TableNotFoundError, match="silver.sessions"):
+        warehouse.read_table("sessions")
+    with pytest.raises(TableNotFoundError, match="silver.orders"):
+        warehouse.column_types("orders")
 
 
 # -- upsert semantics ------------------------------------------------------------------------
@@ -439,6 +559,33 @@ def test_replace_sessions_rejects_rows_of_another_day(warehouse: Warehouse) -> N
         warehouse.replace_sessions(sessions(date(2026, 3, 18), "a"), date(2026, 3, 17))
 
 
+def test_sessions_list_and_int_dtypes_round_trip_even_when_all_empty(
+    warehouse: Warehouse,
+) -> None:
+    """Snowflake's ARRAY is untyped: an all-empty order_ids column must still read back as
+    List(Int64) (and event_count as Int64, session_date as Date) like DuckDB's BIGINT[]."""
+    d1 = date(2026, 3, 17)
+    batch = sessions(d1, "a", "b").with_columns(
+        pl.Series("order_ids", [[], None], dtype=pl.List(pl.Int64))
+    )
+    assert warehouse.replace_sessions(batch, d1) == 2
+    out = warehouse.read_table("sessions").sort("session_id")
+    assert out.schema == batch.schema
+    assert out.get_column("order_ids").to_list() == [[], None]
+    assert_frame_equal(out, batch)
+
+
+def test_replace_sessions_failing_insert_keeps_the_day(warehouse: Warehouse) -> None:
+    """DELETE and INSERT are one transaction: when the INSERT fails, the DELETE is undone."""
+    d1 = date(2026, 3, 17)
+    warehouse.replace_sessions(sessions(d1, "a", "b"), d1)
+    not_in_table = sessions(d1, "x").with_columns(pl.lit("?").alias("unknown_column"))
+    with pytest.raises(Exception):  # noqa: B017 - engine-specific error types and texts
+        warehouse.replace_sessions(not_in_table, d1)
+    out = warehouse.read_table("sessions")
+    assert sorted(out.get_column("session_id").to_list()) == ["a", "b"]
+
+
 # -- several processes writing the same DuckDB file ------------------------------------------
 
 _CHILD = """
@@ -525,3 +672,126 @@ def test_duckdb_writer_waits_out_a_long_lock(tmp_path: Path) -> None:
     assert result["inserted"] == 2
     assert result["seconds"] >= 11
     assert table(DuckDBWarehouse(path=str(db))).height == 2
+
+
+# -- Snowflake only --------------------------------------------------------------------------
+
+
+def test_snowflake_bulk_load_path_gives_the_same_tables(fakesnow_server: dict[str, Any]) -> None:
+    """bulk_load_min_rows=1 sends every batch through Parquet PUT + COPY INTO; the result must
+    equal the INSERT path's, nulls, decimals, timestamps and lists included."""
+    bulk = snowflake_warehouse(fakesnow_server, "bulk", bulk_load_min_rows=1)
+    rows = snowflake_warehouse(fakesnow_server, "rows")
+    day1 = frame(
+        order(1, amount="0.01", fee="0.00", discount="0.01"),
+        order(2, status="delivered", updated="2026-03-17T11:00:00.123456"),
+        order(3, created="2026-03-16T23:59:59.999999"),
+    )
+    day2 = frame(
+        order(2, status="cancelled", updated="2026-03-18T01:00:00"),
+        order(4, created="2026-03-18T02:00:00", amount="499999.99"),
+    )
+    for wh in (bulk, rows):
+        assert wh.upsert_orders(day1) == UpsertStats(3, 3, 0, 0)
+        assert wh.upsert_orders(day2) == UpsertStats(2, 1, 1, 0)
+    assert_frame_equal(table(bulk), table(rows))
+    assert table(bulk).get_column("status").to_list() == [
+        "placed",
+        "cancelled",
+        "placed",
+        "placed",
+    ]
+    assert table(bulk).row(2, named=True)["created_at"] == ts("2026-03-16T23:59:59.999999")
+
+    d1 = date(2026, 3, 17)
+    batch = sessions(d1, "a", "b", "c").with_columns(
+        pl.Series("order_ids", [[1, 2], [], None], dtype=pl.List(pl.Int64))
+    )
+    assert bulk.replace_sessions(batch, d1) == 3
+    assert_frame_equal(bulk.read_table("sessions").sort("session_id"), batch)
+
+
+def test_snowflake_import_does_not_load_the_connector() -> None:
+    """Loading the definitions must not pay for dagster_snowflake / Snowpark (seconds)."""
+    code = (
+        "import sys\n"
+        "import orders_platform.storage.warehouse.snowflake\n"
+        "loaded = [m for m in ('dagster_snowflake', 'snowflake.connector', 'snowflake.snowpark')"
+        " if m in sys.modules]\n"
+        "print(','.join(loaded))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == ""
+
+
+PASSWORD = "Pw-s3cr3t/+ 9!"
+
+
+def _full_text(exc: BaseException) -> str:
+    import traceback
+
+    return "".join(traceback.format_exception(exc)) + repr(exc)
+
+
+def test_snowflake_connector_errors_are_redacted() -> None:
+    """fakesnow accepts any password, so redaction is proven on synthetic connector errors
+    raised inside a unit of work (the wrapper every operation goes through)."""
+    from snowflake.connector.errors import DatabaseError, ProgrammingError
+
+    wh = SnowflakeWarehouse(account="acct", user="u", password=PASSWORD, database="db")
+    assert PASSWORD not in repr(wh)
+
+    def fail_with(exc: BaseException) -> Callable[[], None]:
+        def work() -> None:
+            raise exc
+
+        return work
+
+    leaking = DatabaseError(msg=f"login failed for u with password {PASSWORD}", errno=390100)
+    with pytest.raises(SnowflakeWarehouseError) as caught:
+        wh._redacting("login", fail_with(leaking))
+    assert PASSWORD not in _full_text(caught.value)
+    assert "***" in str(caught.value)
+    assert caught.value.errno == 390100
+    assert caught.value.__cause__ is None  # the original mentions the password: not chained
+
+    # Any other error mentioning the password is redacted too.
+    with pytest.raises(SnowflakeWarehouseError) as caught:
+        wh._redacting("x", fail_with(ValueError(f"bad dsn user:{PASSWORD}@host")))
+    assert PASSWORD not in _full_text(caught.value)
+
+    # A harmless connector error keeps its cause (and its errno / sqlstate).
+    harmless = ProgrammingError(msg="SQL compilation error", errno=2003, sqlstate="42S02")
+    with pytest.raises(SnowflakeWarehouseError, match="SQL compilation error") as caught:
+        wh._redacting("read", fail_with(harmless))
+    assert caught.value.__cause__ is harmless
+    assert (caught.value.errno, caught.value.sqlstate) == (2003, "42S02")
+
+    # Non-connector errors without the password pass through unchanged.
+    with pytest.raises(KeyError):
+        wh._redacting("x", fail_with(KeyError("order_id")))
+
+
+def test_snowflake_unreachable_endpoint_error_has_no_password() -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    wh = SnowflakeWarehouse(
+        account="acct",
+        user="u",
+        password=PASSWORD,
+        database="db",
+        host="127.0.0.1",
+        port=port,
+        protocol="http",
+        login_timeout=2,
+        network_timeout=2,
+    )
+    with pytest.raises(SnowflakeWarehouseError, match="Could not connect") as caught:
+        wh.table_exists("orders")
+    assert PASSWORD not in _full_text(caught.value)
