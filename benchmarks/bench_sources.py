@@ -62,6 +62,8 @@ def child(spec: dict) -> dict:
     from orders_platform.sources.landing import LandingSource
     from orders_platform.sources.postgres import PostgresSource
 
+    if spec["kind"].endswith("_floor"):
+        return floor(spec)
     if spec["kind"] == "postgres":
         source = PostgresSource(dsn=spec["dsn"], allow_primary=True)
     else:
@@ -88,6 +90,48 @@ def child(spec: dict) -> dict:
         "malformed": stats.get("rows_malformed", 0),
         "sub_windows": stats.get("sub_windows"),
         "statements": stats.get("statements"),
+    }
+
+
+def floor(spec: dict) -> dict:
+    """The least any reader pays: the csv module / json.loads over every line, or COPY of
+    the table to a discarding sink — no chunking, no checks, no frames."""
+    import csv
+
+    baseline = _status_mb("VmRSS")
+    started = time.perf_counter()
+    rows = 0
+    if spec["kind"] == "csv_floor":
+        with open(spec["path"], newline="", encoding="utf-8") as f:
+            for _ in csv.reader(f):
+                rows += 1
+        rows -= 1  # the header
+    elif spec["kind"] == "ndjson_floor":
+        with open(spec["path"], "rb") as f:
+            for line in f:
+                json.loads(line)
+                rows += 1
+    else:
+        import psycopg2
+
+        class Sink(io.RawIOBase):
+            def write(self, b):  # noqa: ANN001
+                return len(b)
+
+        with psycopg2.connect(spec["dsn"]) as conn, conn.cursor() as cur:
+            cur.copy_expert("COPY public.orders TO STDOUT", Sink())
+            rows = cur.rowcount
+        conn.close()
+    seconds = time.perf_counter() - started
+    peak = _status_mb("VmHWM")
+    return {
+        "rows": rows,
+        "batches": 0,
+        "max_batch": 0,
+        "seconds": seconds,
+        "rss_baseline_mb": baseline,
+        "rss_peak_mb": peak,
+        "rss_peak_above_baseline_mb": peak - baseline,
     }
 
 
@@ -202,8 +246,11 @@ def bench_postgres() -> None:
             f"PostgreSQL: {count:,} rows loaded with COPY in "
             f"{time.perf_counter() - started:.1f} s (untimed)"
         )
+        f = measure({"kind": "pg_floor", "dsn": dsn})
+        print(_line("floor: COPY TO STDOUT, discarded", f))
         r = measure({"kind": "postgres", "dsn": dsn})
         print(_line("extract_orders (1 h sub-windows)", r))
+        print(f"  = {r['seconds'] / f['seconds']:.1f} x the COPY floor")
         print(
             f"  {r['sub_windows']} sub-windows, {r['statements']} statements, "
             f"{r['batches']} batches"
@@ -221,10 +268,14 @@ def bench_landing() -> None:
             for lines in (SMALL_LINES, LINES):
                 root = Path(tmp) / f"{fmt}_{lines}"
                 path = write_landing(root, f"orders.{ext}", lines, fmt)
+                f = measure({"kind": f"{fmt}_floor", "path": str(path)})
                 r = measure({"kind": "landing", "root": str(root), "chunk_rows": CHUNK_ROWS})
                 assert r["rows"] == lines and r["malformed"] == 0, r
+                assert f["rows"] == lines, f
                 size = path.stat().st_size / 2**20
+                print(_line(f"floor: {'csv module' if fmt == 'csv' else 'json.loads'}", f))
                 print(_line(f"landing {fmt} {lines:,} lines ({size:,.0f} MB)", r))
+                print(f"  = {r['seconds'] / f['seconds']:.1f} x the floor")
                 results.append(r)
                 path.unlink()
             growth = results[1]["rss_peak_above_baseline_mb"] / max(

@@ -719,9 +719,11 @@ class LandingSource(RawSource):
         unknown: dict[str, None] = {}
         width = len(columns)
         chunk = _Chunk(name, columns, columns)
-        decode = json.JSONDecoder(
-            parse_float=_Number, parse_int=_Number, parse_constant=_Number
-        ).decode
+        decoder = json.JSONDecoder(parse_float=_Number, parse_int=_Number, parse_constant=_Number)
+        scan_once = decoder.scan_once  # the C scanner: no Python wrapper per line
+        plain = {str, type(None)}
+        seen_keys: set[str] = set()
+        last_keys: set[str] = set()
         source = _LineSource(stream, self.max_line_bytes)
         while True:
             start = source.number + 1
@@ -742,44 +744,45 @@ class LandingSource(RawSource):
                 try:
                     text = data.decode("utf-8")
                 except UnicodeDecodeError:
-                    if data.strip():
-                        line = _make_line(number, data, False)
-                        chunk.add_malformed(number, "bad_encoding: invalid UTF-8", line.raw_text())
-                    else:  # pragma: no cover - whitespace is always valid UTF-8
-                        fstats.blank_lines += 1
+                    chunk.add_malformed(number, "bad_encoding: invalid UTF-8", _raw_text(data))
                     continue
                 try:
-                    obj = decode(text)
-                except json.JSONDecodeError as exc:
+                    obj, end = scan_once(text, 0)
+                    if end != len(text) and text[end:].strip():
+                        raise ValueError
+                except (StopIteration, ValueError, RecursionError):
+                    # not a bare JSON value at column 1: blank, padded, or malformed
                     if not text.strip():
                         fstats.blank_lines += 1
                         continue
-                    chunk.add_malformed(
-                        number, f"malformed_json: {_json_error(exc)}", _raw_text(data)
-                    )
-                    continue
-                except RecursionError:
-                    chunk.add_malformed(
-                        number, "malformed_json: nested too deeply", _raw_text(data)
-                    )
-                    continue
+                    try:
+                        obj = decoder.decode(text)
+                    except json.JSONDecodeError as exc:
+                        reason = f"malformed_json: {_json_error(exc)}"
+                        chunk.add_malformed(number, reason, _raw_text(data))
+                        continue
+                    except RecursionError:
+                        reason = "malformed_json: nested too deeply"
+                        chunk.add_malformed(number, reason, _raw_text(data))
+                        continue
                 if type(obj) is not dict:
-                    kind = {list: "array", str: "string"}.get(type(obj), "scalar")
-                    if isinstance(obj, str):
-                        kind = "number" if type(obj) is _Number else "string"
+                    kind = {list: "array", str: "string", _Number: "number"}.get(
+                        type(obj), "scalar"
+                    )
                     chunk.add_malformed(
                         number,
                         f"malformed_json: expected a JSON object, got {kind}",
                         _raw_text(data),
                     )
                     continue
-                if obj.keys() <= exact:  # the common case: exact column names
-                    row = [
-                        v if v is None or type(v) is str else _json_text(v)
-                        for v in map(obj.get, columns)
-                    ]
-                    for key in obj:
-                        key_index.setdefault(key, wanted[key])
+                keys = obj.keys()
+                if keys <= exact:  # the common case: exact column names
+                    row = list(map(obj.get, columns))
+                    if not set(map(type, row)) <= plain:  # numbers, booleans, nesting
+                        row = [_json_text(v) for v in row]
+                    if keys != last_keys:
+                        last_keys = set(keys)
+                        seen_keys |= last_keys
                 else:
                     row = [None] * width
                     for key, value in obj.items():
@@ -800,6 +803,8 @@ class LandingSource(RawSource):
                     )
                     continue
                 chunk.add(number, row)
+        for key in seen_keys:
+            key_index.setdefault(key, wanted[key])
         fstats.unknown_columns = list(unknown)[:_MAX_NAMES]
         seen = set(key_index.values())
         fstats.missing_columns = [c for i, c in enumerate(columns) if i not in seen]

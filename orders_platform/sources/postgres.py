@@ -41,6 +41,12 @@ elsewhere are *not* collapsed here — which one is right is validation's decisi
 dropping one silently would break the raw = validated + rejected + duplicates invariant.
 Rows whose window column is null belong to no day and are never extracted.
 
+Rows come in a deterministic order (window column, then the values), so re-extracting an
+unchanged day gives identical batches. There is no retry inside the source: a failed
+statement (timeout, replica conflict, lost connection) fails the extraction with a clear
+message, and the run is retried (the raw partition is only replaced once a whole
+extraction succeeded).
+
 Secrets: the DSN's password never appears in an error, a log line or the stats. Errors
 name the host, port, database and user only; psycopg2's messages are redacted and the
 original exception is not chained (its text could carry the DSN).
@@ -75,6 +81,7 @@ _IDENT = r"[A-Za-z_][A-Za-z0-9_$]{0,62}"
 _TABLE_NAME = re.compile(rf"^(?:(?P<schema>{_IDENT})\.)?(?P<table>{_IDENT})$")
 _TIMESTAMP_TYPES = ("timestamp with time zone", "timestamp without time zone")
 _APPLICATION_NAME = "orders_platform"
+_MAX_LISTED_SUB_WINDOWS = 96  # rows per sub-window are listed in the stats up to this many
 
 
 class PostgresSourceError(RuntimeError):
@@ -486,13 +493,21 @@ class PostgresSource(RawSource):
                 except psycopg2.Error as exc:
                     with suppress(psycopg2.Error):
                         conn.rollback()
-                    raise self._error(f"reading {plan.table_text} for {span} failed", exc) from None
+                    what = f"reading {plan.table_text} for {span} failed"
+                    if getattr(exc, "pgcode", None) == "40001":  # conflict with recovery
+                        what += (
+                            " (the replica cancelled the read to replay WAL: use smaller "
+                            "sub-windows, or raise max_standby_streaming_delay / enable "
+                            "hot_standby_feedback on the replica)"
+                        )
+                    raise self._error(what, exc) from None
                 stats["sub_windows"] += 1
                 stats["rows_extracted"] += window_rows
                 if in_overlap:
                     stats["rows_in_overlap"] += window_rows
                 stats["max_sub_window_rows"] = max(stats["max_sub_window_rows"], window_rows)
-                stats["rows_per_sub_window"].append(window_rows)
+                if len(windows) <= _MAX_LISTED_SUB_WINDOWS:
+                    stats["rows_per_sub_window"].append(window_rows)
                 stats["seconds"] = round(time.perf_counter() - started, 3)
                 self._record_stats(**stats)
         stats["seconds"] = round(time.perf_counter() - started, 3)

@@ -321,7 +321,7 @@ def _detail() -> pl.Expr:
 
 
 def _valid_exprs() -> dict[str, pl.Expr]:
-    """The validated/orders columns, from the parsed fields and the lineage columns."""
+    """The validated/orders columns but lineage, from the parsed fields."""
     zero = pl.lit(_ZERO, dtype=MONEY)
     exprs = {
         **{c: _f(c) for c in ("order_id", "customer_id", "store_id", "restaurant_id")},
@@ -331,9 +331,8 @@ def _valid_exprs() -> dict[str, pl.Expr]:
         **{c: _f(c) for c in LOWERCASE_COLUMNS},
         **{c: _f(c) for c in TIMESTAMP_COLUMNS},
         **{c: _f(c) for c in TEXT_COLUMNS},
-        **{c: pl.col(c) for c in LINEAGE_COLUMNS},
     }
-    assert tuple(exprs) == tuple(VALIDATED_ORDERS_SCHEMA)
+    assert tuple(exprs) == tuple(VALIDATED_ORDERS_SCHEMA)[: -len(LINEAGE_COLUMNS)]
     return {c: e.cast(VALIDATED_ORDERS_SCHEMA[c]).alias(c) for c, e in exprs.items()}
 
 
@@ -363,13 +362,17 @@ def _raw_frame(raw: pl.DataFrame | pl.LazyFrame) -> tuple[pl.DataFrame, dict[str
     return frame.collect(), parsers
 
 
-def _parsed_frame(raw: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
-    """Raw strings, lineage (typed) and every parsed field."""
+def _parse(raw: pl.DataFrame | pl.LazyFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(raw strings and typed lineage, every parsed field), row-aligned.
+
+    Kept as two frames: the raw strings are only needed for the rejected rows, and a
+    frame mixing differently chunked columns would be rechunked by every `select`.
+    """
     frame, parsers = _raw_frame(raw)
     fields = parse_columns(frame, parsers)
     if "_extracted_at" in parsers:
         frame = frame.with_columns(_extracted_at=fields.get_column("_extracted_at:value"))
-    return frame.hstack(fields)
+    return frame, fields
 
 
 def build_validation_plan(raw: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
@@ -378,14 +381,16 @@ def build_validation_plan(raw: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     Useful for debugging a rule (0 = valid, else 1 + the index in ALL_REJECT_REASONS).
     Raises ValueError naming missing source columns.
     """
-    return _parsed_frame(raw).lazy().with_columns(_reason_code().alias(_REASON))
+    frame, fields = _parse(raw)
+    return frame.rechunk().hstack(fields).lazy().with_columns(_reason_code().alias(_REASON))
 
 
-def _rejected_frame(parsed: pl.DataFrame, rows: pl.Series) -> pl.DataFrame:
-    """Dead letters of the rejected `rows` of `parsed`: raw values, reason, detail, lineage."""
+def _rejected_frame(frame: pl.DataFrame, fields: pl.DataFrame, rows: pl.Series) -> pl.DataFrame:
+    """Dead letters of the rejected `rows`: raw values, reason, detail and lineage."""
     return (
-        parsed.lazy()
-        .select(pl.all().gather(rows))
+        frame.select(pl.all().gather(rows))
+        .hstack(fields.select(pl.all().gather(rows)))
+        .lazy()
         .with_columns(_reason_code().alias(_REASON))
         .select(
             *(pl.col(c) for c in ORDER_SOURCE_COLUMNS),
@@ -399,7 +404,7 @@ def _rejected_frame(parsed: pl.DataFrame, rows: pl.Series) -> pl.DataFrame:
     )
 
 
-def _latest_per_order(parsed: pl.DataFrame, valid_rows: pl.Series) -> tuple[pl.Series, int]:
+def _latest_per_order(fields: pl.DataFrame, valid_rows: pl.Series) -> tuple[pl.Series, int]:
     """Row numbers of the winning valid rows, in order_id order, and how many lost.
 
     Latest updated_at per order_id wins; ties go to the later input row. Sorts only the
@@ -407,7 +412,7 @@ def _latest_per_order(parsed: pl.DataFrame, valid_rows: pl.Series) -> tuple[pl.S
     """
     order_id, updated_at = _f("order_id"), _f("updated_at")
     keys = (
-        parsed.lazy()
+        fields.lazy()
         .select(order_id.gather(valid_rows), updated_at.gather(valid_rows), valid_rows.alias(_ROW))
         .sort([order_id, updated_at, pl.col(_ROW)])
         .collect()
@@ -424,11 +429,13 @@ def validate_orders(raw: pl.DataFrame | pl.LazyFrame) -> ValidationResult:
     `_run_id`, which are passed through (null when absent). Other columns are ignored.
     Raises ValueError naming missing source columns.
     """
-    parsed = _parsed_frame(raw)
-    rejected_mask = parsed.select(_is_rejected()).to_series()
-    winners, duplicates = _latest_per_order(parsed, (~rejected_mask).arg_true())
-    valid = parsed.select(e.gather(winners) for e in _valid_exprs().values())
-    rejected = _rejected_frame(parsed, rejected_mask.arg_true())
+    frame, fields = _parse(raw)
+    rejected_mask = fields.select(_is_rejected()).to_series()
+    winners, duplicates = _latest_per_order(fields, (~rejected_mask).arg_true())
+    valid = fields.select(e.gather(winners) for e in _valid_exprs().values()).hstack(
+        frame.select(pl.col(c).gather(winners) for c in LINEAGE_COLUMNS)
+    )
+    rejected = _rejected_frame(frame, fields, rejected_mask.arg_true())
     by_reason = rejected.group_by("reason").len()
     counts = dict(zip(by_reason["reason"].to_list(), by_reason["len"].to_list(), strict=True))
     return ValidationResult(

@@ -331,6 +331,7 @@ class ColumnParser:
 # when they cover at least this share of a second, interleaved sample.
 _SAMPLE_ROWS = 4096
 _LOOKUP_MIN_COVERAGE = 0.5
+_CHUNK_ROWS = 131_072
 _KEY = "__key"
 _OK = "__ok"
 
@@ -356,6 +357,7 @@ def parse_columns(frame: pl.DataFrame, parsers: Mapping[str, ColumnParser]) -> p
     for how it is computed. The first tier of every column runs on all rows, all columns
     in parallel (`collect_all`); later tiers only see the rows left over.
     """
+    frame = _in_chunks(frame)
     tiers = {c: _tiers(frame.get_column(c), p) for c, p in parsers.items()}
     first = pl.collect_all(
         _run_tier(frame.lazy().select(c), c, tiers[c][0])
@@ -369,7 +371,22 @@ def parse_columns(frame: pl.DataFrame, parsers: Mapping[str, ColumnParser]) -> p
             values = frame.get_column(column)
             result = _patch(values, result, tiers[column][1:], parser.exact)
         columns.extend(s.alias(field_name(column, s.name)) for s in result.iter_columns())
-    return pl.DataFrame(columns, height=frame.height)
+    # Contiguous columns: a frame of differently chunked columns is rechunked on every use.
+    return pl.DataFrame(columns, height=frame.height).rechunk()
+
+
+def _in_chunks(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` split (without copying) into chunks of about `_CHUNK_ROWS` rows.
+
+    Polars evaluates an expression chunk by chunk; on chunks that fit the CPU caches the
+    many small steps of the fast tiers run about twice as fast as on one long column.
+    """
+    if frame.height <= _CHUNK_ROWS or frame.n_chunks() * _CHUNK_ROWS >= frame.height:
+        return frame
+    return pl.concat(
+        (frame.slice(start, _CHUNK_ROWS) for start in range(0, frame.height, _CHUNK_ROWS)),
+        rechunk=False,
+    )
 
 
 def _tiers(values: pl.Series, parser: ColumnParser) -> list[_Tier]:
@@ -381,7 +398,7 @@ def _tiers(values: pl.Series, parser: ColumnParser) -> list[_Tier]:
         # A second sample, interleaved with the first, estimates how many rows the lookup
         # covers (a null is covered too: the table has a row for it).
         probe = values.gather_every(step, offset=step // 2)
-        covered = (probe.is_null() | probe.is_in(keys)).mean()
+        covered = (probe.is_null() | probe.is_in(keys.implode())).mean()
         if covered is not None and covered >= _LOOKUP_MIN_COVERAGE:
             keys = keys.sort()  # (deterministic Enum category order)
             with_null = pl.concat([keys, pl.Series([None], dtype=pl.String)])

@@ -80,11 +80,6 @@ class S3Env:
     key_id: str
     secret: str
 
-    @property
-    def resolved_options(self) -> dict[str, str]:
-        """The lake's storage options with the secrets resolved (outside-a-run use)."""
-        return resolve_storage_options(lake_storage_options(_S3Settings(self.endpoint)))
-
     def polars_options(self) -> dict[str, str]:
         return {
             "aws_endpoint_url": self.endpoint,
@@ -192,21 +187,14 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Env]:
 
 
 def production_definitions(platform: OrdersPlatform, **overrides):
-    """Definitions for the S3 lake, from settings. Returns (settings, defs, resources).
-
-    Until resources.py builds the lake's storage options itself, the lake IO manager is
-    replaced here by the one resources.py is meant to build. Once it does, this is a no-op.
-    """
+    """Definitions for the S3 lake, built from settings alone (resources.py wires the lake's
+    storage options). Returns (settings, defs, resources)."""
     from orders_platform.definitions import build_definitions
 
     settings = platform.settings(ORDERS_LAKE_ROOT=LAKE_ROOT, **{**VOLUME, **overrides})
     defs = build_definitions(settings)
     resources = dict(defs.resources)
-    current = resources["lake_io_manager"]
-    if not current.storage_options:
-        resources["lake_io_manager"] = ParquetLakeIOManager(
-            root=settings.lake_root_resolved, storage_options=lake_storage_options(settings)
-        )
+    assert resources["lake_io_manager"].storage_options, "resources.py wires S3 options"
     return settings, defs, resources
 
 

@@ -260,6 +260,12 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         pass
 
+    def handle(self) -> None:
+        # A client that gave up (timeout) or closed after an error status resets the
+        # keep-alive connection: expected here, not worth a traceback on stderr.
+        with contextlib.suppress(ConnectionError):
+            super().handle()
+
     # -- plumbing --------------------------------------------------------------------
 
     def _send(self, status: int, body: dict | list | None, headers: dict[str, str] | None = None):
