@@ -71,9 +71,24 @@ class LakePartitionNotFoundError(FileNotFoundError):
 # paths
 
 
+def _fsspec_options(root: str, storage_options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Storage options as fsspec expects them.
+
+    ``region``/``region_name`` (flat, so Polars' object_store gets ``aws_region``) must reach
+    s3fs inside ``client_kwargs``: passed flat, s3fs hands them to aiobotocore's session,
+    which fails with ``TypeError: AioSession.__init__() got an unexpected keyword argument``.
+    """
+    options = dict(storage_options or {})
+    region = options.pop("region_name", None) or options.pop("region", None)
+    options.pop("region", None)
+    if region and fsspec.core.split_protocol(str(root))[0] in ("s3", "s3a"):
+        options["client_kwargs"] = {**options.get("client_kwargs", {}), "region_name": region}
+    return options
+
+
 def _split_root(root: str, storage_options: Mapping[str, Any] | None = None):
     """Return ``(fs, root_path)`` for a lake root URL/path (root_path without protocol)."""
-    fs, path = fsspec.core.url_to_fs(str(root), **dict(storage_options or {}))
+    fs, path = fsspec.core.url_to_fs(str(root), **_fsspec_options(root, storage_options))
     return fs, path.rstrip("/") or path
 
 
