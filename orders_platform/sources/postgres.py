@@ -193,7 +193,10 @@ class PostgresSource(RawSource):
     ``ORDERS_PG_CONNECT_TIMEOUT_SECONDS`` (10).
     """
 
-    dsn: str = Field(description="libpq DSN or URI of the read replica (secret: ORDERS_PG_DSN).")
+    dsn: str = Field(
+        repr=False,
+        description="libpq DSN or URI of the read replica (secret: pass EnvVar('ORDERS_PG_DSN')).",
+    )
     orders_table: str = "public.orders"
     events_table: str = "public.user_events"
     statement_timeout_seconds: float = 300

@@ -10,6 +10,10 @@ Rule decisions (mirrored in `benchmarks/reference_orders.py`):
   before created_at (kept, not invented away).
 * has_promo is true when promo_code, trimmed, is non-empty and not a null spelling.
 * cancellation_type compares cancellation_reason trimmed and lower-cased.
+
+Performance: the string-valued rules (has_promo, the system cancellation reasons) are
+evaluated once per distinct value (`parsing.parse_columns`), order_month once per distinct
+order_date, and order_hour with integer arithmetic on the microseconds.
 """
 
 from __future__ import annotations
@@ -18,7 +22,12 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from orders_platform.transforms.parsing import null_if_blank
+from orders_platform.transforms.parsing import (
+    ColumnParser,
+    field_name,
+    null_if_blank,
+    parse_columns,
+)
 from orders_platform.transforms.schema import (
     MONEY,
     PREMIUM_MIN_AMOUNT,
@@ -30,6 +39,21 @@ from orders_platform.transforms.schema import (
 )
 
 _US_PER_MINUTE = 60_000_000
+_US_PER_HOUR = 3_600_000_000
+_US_PER_DAY = 86_400_000_000
+
+# Rules on free-text columns, evaluated once per distinct value.
+_TEXT_RULES = {
+    "promo_code": ColumnParser(exact=lambda v: {"present": null_if_blank(v).is_not_null()}),
+    "cancellation_reason": ColumnParser(
+        exact=lambda v: {
+            "system": v.str.strip_chars()
+            .str.to_lowercase()
+            .is_in(SYSTEM_CANCELLATION_REASONS)
+            .fill_null(False)
+        }
+    ),
+}
 
 
 def _delivery_minutes(created: pl.Expr, delivered: pl.Expr) -> pl.Expr:
@@ -39,6 +63,13 @@ def _delivery_minutes(created: pl.Expr, delivered: pl.Expr) -> pl.Expr:
     signed = pl.when(micros < 0).then(-tenths).otherwise(tenths)
     # Polars turns "/ 10" into "* 0.1" (47.400000000000006); round(1) restores k / 10.
     return (signed.cast(pl.Float64) / 10).round(1)
+
+
+def _order_month(order_date: pl.Series) -> pl.Series:
+    """"YYYY-MM" of each date, formatted once per distinct date (a day has one or two)."""
+    dates = order_date.unique()
+    months = dates.cast(pl.String).str.slice(0, 7)
+    return order_date.replace_strict(dates, months, return_dtype=pl.String)
 
 
 def enrich_orders(valid: pl.DataFrame | pl.LazyFrame, ingested_at: datetime) -> pl.DataFrame:
@@ -57,14 +88,15 @@ def enrich_orders(valid: pl.DataFrame | pl.LazyFrame, ingested_at: datetime) -> 
     missing = [c for c in needed if c not in schema]
     if missing:
         raise ValueError(f"validated orders are missing column(s): {', '.join(missing)}")
-    lf = lf.select(pl.col(c).cast(VALIDATED_ORDERS_SCHEMA[c]) for c in needed)
+    frame = lf.select(pl.col(c).cast(VALIDATED_ORDERS_SCHEMA[c]) for c in needed).collect()
+    text = parse_columns(frame.select(list(_TEXT_RULES)), _TEXT_RULES)
+    has_promo = text.get_column(field_name("promo_code", "present"))
+    system_reason = text.get_column(field_name("cancellation_reason", "system"))
 
     amount = pl.col("order_amount")
-    created = pl.col("created_at")
-    order_date = created.dt.date()
-    status = pl.col("status")
-    reason = pl.col("cancellation_reason").str.strip_chars().str.to_lowercase()
-    enriched = lf.with_columns(
+    created_us = pl.col("created_at").dt.epoch("us")
+    order_date = pl.col("created_at").dt.date()
+    enriched = frame.with_columns(
         (amount + pl.col("delivery_fee") - pl.col("discount_amount"))
         .cast(MONEY)
         .alias("total_value"),
@@ -76,19 +108,23 @@ def enrich_orders(valid: pl.DataFrame | pl.LazyFrame, ingested_at: datetime) -> 
         .then(pl.lit("economy"))
         .alias("order_tier"),
         order_date.alias("order_date"),
-        created.dt.hour().cast(pl.Int32).alias("order_hour"),
-        order_date.cast(pl.String).str.slice(0, 7).alias("order_month"),
-        _delivery_minutes(created, pl.col("delivered_at")).alias("delivery_minutes"),
-        pl.when(status == "cancelled")
+        # Microseconds since midnight UTC (floor division: right before 1970 too).
+        (created_us - created_us // _US_PER_DAY * _US_PER_DAY)
+        .floordiv(_US_PER_HOUR)
+        .cast(pl.Int32)
+        .alias("order_hour"),
+        _delivery_minutes(pl.col("created_at"), pl.col("delivered_at")).alias("delivery_minutes"),
+        pl.when(pl.col("status") == "cancelled")
         .then(
-            pl.when(reason.is_in(SYSTEM_CANCELLATION_REASONS).fill_null(False))
-            .then(pl.lit("system"))
-            .otherwise(pl.lit("customer"))
+            pl.when(system_reason).then(pl.lit("system")).otherwise(pl.lit("customer"))
         )
         .alias("cancellation_type"),
-        null_if_blank(pl.col("promo_code")).is_not_null().alias("has_promo"),
+        has_promo.alias("has_promo"),
         pl.lit(loaded, dtype=UTC_TS).alias("ingested_at"),
+    )
+    enriched = enriched.with_columns(
+        _order_month(enriched.get_column("order_date")).alias("order_month")
     )
     return enriched.select(
         pl.col(name).cast(dtype) for name, dtype in SILVER_ORDERS_SCHEMA.items()
-    ).collect()
+    )

@@ -39,7 +39,7 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 import polars as pl
@@ -345,6 +345,24 @@ class _Lookup:
 _Tier = _Lookup | FastParser
 
 
+@dataclass(frozen=True)
+class _Cascade:
+    """How one column is parsed: its tiers, then `exact` (by dictionary if `repeats`)."""
+
+    tiers: tuple[_Tier, ...]
+    exact: ExactParser
+    repeats: bool
+
+
+@dataclass(frozen=True)
+class _Step:
+    """Rows of one column still to parse (`rows`: their positions; None = all rows)."""
+
+    values: pl.Series
+    rows: pl.Series | None
+    cascade: _Cascade
+
+
 def field_name(column: str, field: str) -> str:
     """Name of `field` of `column` in the frame returned by `parse_columns`."""
     return f"{column}:{field}"
@@ -354,23 +372,42 @@ def parse_columns(frame: pl.DataFrame, parsers: Mapping[str, ColumnParser]) -> p
     """Fields of every parsed column (named by `field_name`), row-aligned with `frame`.
 
     The result equals `frame.select(exact fields of every column)`; see the section comment
-    for how it is computed. The first tier of every column runs on all rows, all columns
-    in parallel (`collect_all`); later tiers only see the rows left over.
+    for how it is computed. Each round runs the next tier of every column that still has
+    rows to parse, all columns in parallel (`collect_all`): the first round sees all rows,
+    the later ones only the rows left over.
     """
     frame = _in_chunks(frame)
-    tiers = {c: _tiers(frame.get_column(c), p) for c, p in parsers.items()}
-    first = pl.collect_all(
-        _run_tier(frame.lazy().select(c), c, tiers[c][0])
-        if tiers[c]
-        else frame.lazy().select(**parsers[c].exact(pl.col(c)))
-        for c in parsers
-    )
-    columns = []
-    for (column, parser), result in zip(parsers.items(), first, strict=True):
-        if tiers[column]:
-            values = frame.get_column(column)
-            result = _patch(values, result, tiers[column][1:], parser.exact)
-        columns.extend(s.alias(field_name(column, s.name)) for s in result.iter_columns())
+    steps = {
+        c: _Step(frame.get_column(c), None, _cascade(frame.get_column(c), p))
+        for c, p in parsers.items()
+    }
+    fields: dict[str, pl.DataFrame] = {}
+    while steps:
+        outputs = pl.collect_all(_plan(step) for step in steps.values())
+        later = {}
+        for (column, step), output in zip(steps.items(), outputs, strict=True):
+            residual = None
+            if step.cascade.tiers:  # a tier ran: the rows it did not vouch for go on
+                residual = output.get_column(_OK).not_().arg_true()
+                output = output.drop(_OK)
+            if step.rows is None:
+                fields[column] = output
+            else:  # write the parsed rows back in place
+                done = fields[column]
+                fields[column] = done.with_columns(
+                    done.get_column(f).scatter(step.rows, output.get_column(f).cast(dtype))
+                    for f, dtype in done.schema.items()
+                )
+            if residual is not None and residual.len():
+                later[column] = _Step(
+                    step.values.gather(residual),
+                    residual if step.rows is None else step.rows.gather(residual),
+                    replace(step.cascade, tiers=step.cascade.tiers[1:]),
+                )
+        steps = later
+    columns = [
+        s.alias(field_name(column, s.name)) for column in parsers for s in fields[column]
+    ]
     # Contiguous columns: a frame of differently chunked columns is rechunked on every use.
     return pl.DataFrame(columns, height=frame.height).rechunk()
 
@@ -389,28 +426,42 @@ def _in_chunks(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _tiers(values: pl.Series, parser: ColumnParser) -> list[_Tier]:
-    """The tiers before `exact` for one column (possibly none), chosen from samples."""
+def _cascade(values: pl.Series, parser: ColumnParser) -> _Cascade:
+    """Tiers for one column, chosen from two interleaved samples of its values."""
+    step = max(1, len(values) // _SAMPLE_ROWS)
+    sample = values.gather_every(step)
+    keys = sample.unique().drop_nulls()
+    repeats = 2 * len(keys) <= len(sample)
     tiers: list[_Tier] = []
     if parser.lookup and len(values):
-        step = max(1, len(values) // _SAMPLE_ROWS)
-        keys = values.gather_every(step).unique().drop_nulls()
-        # A second sample, interleaved with the first, estimates how many rows the lookup
-        # covers (a null is covered too: the table has a row for it).
+        # The second sample estimates how many rows the lookup covers (a null is covered
+        # too: the table has a row for it).
         probe = values.gather_every(step, offset=step // 2)
         covered = (probe.is_null() | probe.is_in(keys.implode())).mean()
         if covered is not None and covered >= _LOOKUP_MIN_COVERAGE:
             keys = keys.sort()  # (deterministic Enum category order)
             with_null = pl.concat([keys, pl.Series([None], dtype=pl.String)])
-            tiers.append(_Lookup(keys, _exact_frame(with_null, parser.exact)))
+            table = with_null.to_frame(_KEY).select(**parser.exact(pl.col(_KEY)))
+            tiers.append(_Lookup(keys, table))
     if parser.fast is not None:
         tiers.append(parser.fast)
-    return tiers
+    return _Cascade(tuple(tiers), parser.exact, repeats)
 
 
-def _run_tier(source: pl.LazyFrame, column: str, tier: _Tier) -> pl.LazyFrame:
-    """Fields (named by field) and `__ok` of one tier over the single column `source`."""
-    value = pl.col(column)
+def _plan(step: _Step) -> pl.LazyFrame:
+    """Fields (named by field) of the step's values by its next tier (plus `__ok`), or
+    by the exact parser when no tier is left."""
+    source = step.values.to_frame().lazy()
+    value = pl.col(step.values.name)
+    if not step.cascade.tiers:
+        if not step.cascade.repeats:
+            return source.select(**step.cascade.exact(value))
+        # Once per distinct value, then joined back (in order) to every row.
+        table = source.unique().with_columns(**step.cascade.exact(value))
+        return source.join(
+            table, on=step.values.name, how="left", nulls_equal=True, maintain_order="left"
+        ).drop(step.values.name)
+    tier = step.cascade.tiers[0]
     if isinstance(tier, _Lookup):
         # Position of the value in `keys` (the Enum cast is a hash lookup; unknown values
         # become null), or the table's last row for a null value.
@@ -424,45 +475,9 @@ def _run_tier(source: pl.LazyFrame, column: str, tier: _Tier) -> pl.LazyFrame:
             pl.col(_KEY).is_not_null().alias(_OK),
         )
     plan = ColumnPlan()
-    fields, ok = tier(value, plan, f"__{column}")
+    fields, ok = tier(value, plan, f"__{step.values.name}")
     return plan.apply(source).select(
         *(e.alias(f) for f, e in fields.items()), ok.fill_null(False).alias(_OK)
-    )
-
-
-def _exact_frame(values: pl.Series, exact: ExactParser) -> pl.DataFrame:
-    """`exact`'s fields (named by field) of `values`, row for row."""
-    return values.to_frame(_KEY).select(**exact(pl.col(_KEY)))
-
-
-def _exact_of(values: pl.Series, exact: ExactParser) -> pl.DataFrame:
-    """`exact`'s fields of `values`; once per distinct value when they repeat."""
-    keys = values.unique()
-    if 2 * len(keys) >= len(values):
-        return _exact_frame(values, exact)
-    table = _exact_frame(keys, exact)
-    positions = pl.Series(range(len(keys)), dtype=pl.UInt32)
-    position = values.replace_strict(keys, positions, return_dtype=pl.UInt32)
-    return table.select(pl.all().gather(position))
-
-
-def _patch(
-    values: pl.Series, result: pl.DataFrame, tiers: list[_Tier], exact: ExactParser
-) -> pl.DataFrame:
-    """`result` of a tier with the rows it did not vouch for parsed by the later tiers."""
-    residual = result.get_column(_OK).not_().arg_true()
-    result = result.drop(_OK)
-    if residual.len() == 0:
-        return result
-    rest = values.gather(residual)
-    if tiers:
-        fixed = _run_tier(rest.to_frame().lazy(), rest.name, tiers[0]).collect()
-        fixed = _patch(rest, fixed, tiers[1:], exact)
-    else:
-        fixed = _exact_of(rest, exact)
-    return result.with_columns(
-        result.get_column(f).scatter(residual, fixed.get_column(f).cast(result.schema[f]))
-        for f in result.columns
     )
 
 

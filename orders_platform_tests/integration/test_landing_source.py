@@ -169,7 +169,7 @@ def test_large_ndjson_values_as_written(tmp_path: Path) -> None:
     }
     for at, (raw, _) in sorted(malformed.items()):
         lines.insert(at - 1, raw)
-    path.write_bytes(b"\xef\xbb\xbf" + b"\n".join(lines) + b"\n")
+    path.write_bytes(b"\xef\xbb\xbf" + b"\r\n".join(lines) + b"\r\n")  # BOM, CRLF
 
     source = LandingSource(root=str(tmp_path), chunk_rows=CHUNK)
     df, heights = _extract(source)
@@ -283,9 +283,15 @@ def test_line_too_long_is_malformed_and_next_line_read(tmp_path: Path) -> None:
     (d / "o.ndjson").write_text(
         '{"order_id": "1"}\n{"notes": "' + "x" * 5000 + '"}\n{"order_id": "3"}\n', encoding="utf-8"
     )
-    df, _ = _extract(LandingSource(root=str(tmp_path), max_line_bytes=1024))
+    source = LandingSource(root=str(tmp_path), max_line_bytes=1024)
+    df, _ = _extract(source)
     assert df.get_column("order_id").to_list() == ["1", None, "3"]
     assert df.item(1, MALFORMED_COLUMN).startswith("line_too_long")
+    assert df.item(1, "_raw_line").startswith('{"notes": "xxx')
+    # "notes" only appeared on the too-long line: it is reported missing
+    assert source.last_extract_stats()["files"][0]["missing_columns"] == [
+        c for c in COLS if c != "order_id"
+    ]
 
 
 def test_events_gzip_and_ignored_files(tmp_path: Path) -> None:
@@ -314,6 +320,7 @@ def test_events_gzip_and_ignored_files(tmp_path: Path) -> None:
     stats = source.last_extract_stats()
     assert sorted(stats["ignored_files"]) == [".e3.csv.tmp", "_SUCCESS", "readme.txt"]
     assert [f["format"] for f in stats["files"]] == ["ndjson", "csv"]
+    assert [f["missing_columns"] for f in stats["files"]] == [[], []]
 
 
 def test_missing_day_directory_yields_an_empty_frame(tmp_path: Path) -> None:

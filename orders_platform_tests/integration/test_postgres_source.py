@@ -398,6 +398,7 @@ def test_errors_never_show_the_password(dsn: str) -> None:
     assert "S3cr3t-pw_123" not in str(exc) and "S3cr3t-pw_123" not in repr(exc)
     assert exc.__cause__ is None and exc.__suppress_context__
     assert "S3cr3t-pw_123" not in json.dumps(source.last_extract_stats())
+    assert "S3cr3t-pw_123" not in repr(source) + str(source)
     if "oops" not in dsn and "bogus" not in dsn:
         assert "127.0.0.1" in str(exc)  # names the host (and database) it tried
 
