@@ -23,7 +23,7 @@ import polars as pl
 from dagster import ConfigurableResource
 from pydantic import PrivateAttr
 
-MALFORMED_COLUMN = "_malformed"
+from orders_platform.transforms.schema import MALFORMED_COLUMN  # noqa: F401 (re-exported)
 
 
 class RawSource(ConfigurableResource, ABC):

@@ -66,7 +66,7 @@ def _delivery_minutes(created: pl.Expr, delivered: pl.Expr) -> pl.Expr:
 
 
 def _order_month(order_date: pl.Series) -> pl.Series:
-    """"YYYY-MM" of each date, formatted once per distinct date (a day has one or two)."""
+    """ "YYYY-MM" of each date, formatted once per distinct date (a day has one or two)."""
     dates = order_date.unique()
     months = dates.cast(pl.String).str.slice(0, 7)
     return order_date.replace_strict(dates, months, return_dtype=pl.String)
@@ -115,9 +115,7 @@ def enrich_orders(valid: pl.DataFrame | pl.LazyFrame, ingested_at: datetime) -> 
         .alias("order_hour"),
         _delivery_minutes(pl.col("created_at"), pl.col("delivered_at")).alias("delivery_minutes"),
         pl.when(pl.col("status") == "cancelled")
-        .then(
-            pl.when(system_reason).then(pl.lit("system")).otherwise(pl.lit("customer"))
-        )
+        .then(pl.when(system_reason).then(pl.lit("system")).otherwise(pl.lit("customer")))
         .alias("cancellation_type"),
         has_promo.alias("has_promo"),
         pl.lit(loaded, dtype=UTC_TS).alias("ingested_at"),
@@ -125,6 +123,4 @@ def enrich_orders(valid: pl.DataFrame | pl.LazyFrame, ingested_at: datetime) -> 
     enriched = enriched.with_columns(
         _order_month(enriched.get_column("order_date")).alias("order_month")
     )
-    return enriched.select(
-        pl.col(name).cast(dtype) for name, dtype in SILVER_ORDERS_SCHEMA.items()
-    )
+    return enriched.select(pl.col(name).cast(dtype) for name, dtype in SILVER_ORDERS_SCHEMA.items())

@@ -33,6 +33,7 @@ from typing import NamedTuple
 
 import polars as pl
 
+from orders_platform.transforms.malformed import split_malformed
 from orders_platform.transforms.parsing import (
     null_if_blank,
     parse_positive_int,
@@ -105,7 +106,7 @@ def clean_events(raw: pl.DataFrame | pl.LazyFrame) -> EventsCleanResult:
     without ``user_id`` rejects every row as ``missing_user_id``); missing lineage columns
     are added as nulls so both outputs always have the documented schemas.
     """
-    lf = raw.lazy()
+    lf, malformed = split_malformed(raw, EVENT_SOURCE_COLUMNS)
     schema = lf.collect_schema()
     missing = [c for c in EVENT_SOURCE_COLUMNS if c not in schema]
     if missing:
@@ -179,6 +180,11 @@ def clean_events(raw: pl.DataFrame | pl.LazyFrame) -> EventsCleanResult:
     counts = rejected.group_by("reason").len()
     by_reason = dict.fromkeys(EVENT_REJECT_REASONS, 0)
     by_reason.update(zip(counts["reason"].to_list(), counts["len"].to_list(), strict=True))
+    if malformed.height:
+        by_reason.update(dict(malformed.group_by("reason").len().iter_rows()))
+        rejected = pl.concat(
+            [malformed.cast(REJECTED_EVENTS_SCHEMA), rejected.cast(REJECTED_EVENTS_SCHEMA)]
+        )
     return EventsCleanResult(
         valid=valid.cast(VALID_EVENTS_SCHEMA),  # type: ignore[arg-type]
         rejected=rejected.cast(REJECTED_EVENTS_SCHEMA),  # type: ignore[arg-type]

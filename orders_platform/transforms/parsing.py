@@ -405,9 +405,7 @@ def parse_columns(frame: pl.DataFrame, parsers: Mapping[str, ColumnParser]) -> p
                     replace(step.cascade, tiers=step.cascade.tiers[1:]),
                 )
         steps = later
-    columns = [
-        s.alias(field_name(column, s.name)) for column in parsers for s in fields[column]
-    ]
+    columns = [s.alias(field_name(column, s.name)) for column in parsers for s in fields[column]]
     # Contiguous columns: a frame of differently chunked columns is rechunked on every use.
     return pl.DataFrame(columns, height=frame.height).rechunk()
 
@@ -576,9 +574,9 @@ def fast_utc_timestamp(expr: pl.Expr, *, plan: ColumnPlan, name: str) -> tuple[p
     """
     head = plan.add(
         f"{name}__head",
-        expr.cast(pl.Binary).bin.slice(0, len(_TS_HEAD)).bin.reinterpret(
-            dtype=pl.Array(pl.UInt8, len(_TS_HEAD))
-        ),
+        expr.cast(pl.Binary)
+        .bin.slice(0, len(_TS_HEAD))
+        .bin.reinterpret(dtype=pl.Array(pl.UInt8, len(_TS_HEAD))),
     )
     byte = [plan.add(f"{name}__b{i}", head.arr.get(i)) for i in range(len(_TS_HEAD))]
 
@@ -632,8 +630,9 @@ def fast_utc_timestamp(expr: pl.Expr, *, plan: ColumnPlan, name: str) -> tuple[p
     )
     ok = plan.add(
         f"{name}__fast",
-        (head_ok & (day <= _days_in_month(year, month)) & offset.is_not_null() & fraction_ok)
-        .fill_null(False),
+        (
+            head_ok & (day <= _days_in_month(year, month)) & offset.is_not_null() & fraction_ok
+        ).fill_null(False),
     )
     seconds = _days_from_civil(year, month, day) * 86_400 + clock - offset
     micros = seconds * 1_000_000 + pl.when(fraction_len > 0).then(fraction).otherwise(0)

@@ -123,3 +123,9 @@ SILVER_ORDERS_SCHEMA: dict[str, pl.DataType] = {
     "has_promo": pl.Boolean(),
     "ingested_at": UTC_TS,
 }
+
+# Set by a source on a record it could not even split into columns (a malformed landing
+# line); `_raw_line`, `_file` and `_line` say what and where. Such rows go straight to the
+# dead letters with the prefix of `_malformed` as reason (e.g. malformed_json).
+MALFORMED_COLUMN = "_malformed"
+MALFORMED_CONTEXT_COLUMNS = ("_raw_line", "_file", "_line")
