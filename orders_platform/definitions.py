@@ -14,6 +14,8 @@ from dagster import BetaWarning, Definitions, PreviewWarning, in_process_executo
 
 from orders_platform.assets.events import build_events_assets
 from orders_platform.assets.orders import build_orders_assets
+from orders_platform.automation.build import build_automation
+from orders_platform.automation.policies import apply_policies, source_retry_policy
 from orders_platform.checks.orders_checks import build_orders_checks
 from orders_platform.partitions import daily_partitions
 from orders_platform.resources import build_resources
@@ -31,19 +33,32 @@ def build_definitions(settings: Settings) -> Definitions:
 
 def _build(settings: Settings) -> Definitions:
     partitions = daily_partitions(settings.partitions_start)
+    automation = build_automation(
+        partitions,
+        source=settings.source,
+        landing_dir=settings.landing_dir_resolved,
+        schedule_delay_minutes=settings.schedule_delay_minutes,
+        alert_webhook_url=settings.alert_webhook_url,
+    )
+    assets = [
+        *build_orders_assets(partitions, warehouse_kind=settings.warehouse),
+        *build_events_assets(
+            partitions,
+            warehouse_kind=settings.warehouse,
+            session_gap=timedelta(minutes=settings.session_gap_minutes),
+        ),
+    ]
     return Definitions(
-        assets=[
-            *build_orders_assets(partitions, warehouse_kind=settings.warehouse),
-            *build_events_assets(
-                partitions,
-                warehouse_kind=settings.warehouse,
-                session_gap=timedelta(minutes=settings.session_gap_minutes),
-            ),
-        ],
+        assets=apply_policies(
+            assets, source_retry=source_retry_policy(settings.source_max_retries)
+        ),
         asset_checks=build_orders_checks(
             partitions, settings.max_reject_rate, settings.reject_rate_severity
         ),
         resources=build_resources(settings),
+        jobs=automation.jobs,
+        schedules=automation.schedules,
+        sensors=automation.sensors,
         executor=in_process_executor,
     )
 

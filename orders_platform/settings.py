@@ -28,6 +28,7 @@ SECRET_VARIABLES = frozenset(
         "ORDERS_PG_DSN",
         "AWS_SECRET_ACCESS_KEY",
         "SNOWFLAKE_PASSWORD",
+        "ORDERS_ALERT_WEBHOOK_URL",
     }
 )
 
@@ -55,6 +56,10 @@ class Settings(BaseSettings):
     demo_orders_per_day: int = _env("ORDERS_DEMO_ORDERS_PER_DAY", 20_000, ge=0, le=50_000_000)
     demo_events_per_day: int = _env("ORDERS_DEMO_EVENTS_PER_DAY", 100_000, ge=0, le=500_000_000)
     session_gap_minutes: float = _env("ORDERS_SESSION_GAP_MINUTES", 30.0, gt=0, le=24 * 60)
+
+    schedule_delay_minutes: int = _env("ORDERS_SCHEDULE_DELAY_MINUTES", 30, ge=0, le=1439)
+    source_max_retries: int = _env("ORDERS_SOURCE_MAX_RETRIES", 3, ge=0, le=10)
+    alert_webhook_url: str | None = _env("ORDERS_ALERT_WEBHOOK_URL", repr=False)
 
     max_reject_rate: float = _env("ORDERS_MAX_REJECT_RATE", 0.05, ge=0.0, le=1.0)
     reject_rate_severity: Literal["WARN", "ERROR"] = _env("ORDERS_REJECT_RATE_SEVERITY", "WARN")

@@ -32,6 +32,8 @@ class OrdersPlatform:
             "ORDERS_LAKE_ROOT": self.lake_root,
             "ORDERS_DUCKDB_PATH": self.duckdb_path,
             "ORDERS_DEMO_ORDERS_PER_DAY": str(self.orders_per_day),
+            # Failures in tests are deliberate: no 10 s/20 s/40 s retry back-offs.
+            "ORDERS_SOURCE_MAX_RETRIES": "0",
             **overrides,
         }
         return Settings(**values)

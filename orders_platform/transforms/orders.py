@@ -36,10 +36,12 @@ import polars as pl
 from orders_platform.transforms.parsing import (
     ColumnParser,
     ColumnPlan,
+    FastParser,
     Fields,
     fast_int,
     fast_money,
     fast_utc_timestamp,
+    fast_utc_timestamp_for,
     field_name,
     null_if_blank,
     parse_columns,
@@ -136,6 +138,18 @@ def _timestamp_fast(raw: pl.Expr, plan: ColumnPlan, name: str) -> tuple[Fields, 
     return {"value": value, "blank": raw.is_null()}, ok
 
 
+def _timestamp_specialised(sample: pl.Series) -> FastParser | None:
+    fast = fast_utc_timestamp_for(sample)
+    if fast is None:
+        return None
+
+    def specialised(raw: pl.Expr, plan: ColumnPlan, name: str) -> tuple[Fields, pl.Expr]:
+        value, ok = fast(raw, plan, name)
+        return {"value": value, "blank": raw.is_null()}, ok
+
+    return specialised
+
+
 def _lowercase(raw: pl.Expr) -> pl.Expr:
     return null_if_blank(raw).str.to_lowercase()
 
@@ -163,11 +177,13 @@ def _notes_exact(raw: pl.Expr) -> Fields:
 _ID = _id_parser(positive=False)
 _POSITIVE_ID = _id_parser(positive=True)
 _MONEY = ColumnParser(exact=_money_exact, fast=_money_fast)
-_TIMESTAMP = ColumnParser(exact=_timestamp_exact, fast=_timestamp_fast)
+_TIMESTAMP = ColumnParser(
+    exact=_timestamp_exact, fast=_timestamp_fast, specialise=_timestamp_specialised
+)
 _TEXT = ColumnParser(exact=lambda raw: {"value": null_if_blank(raw)})
 _EXTRACTED_AT = ColumnParser(  # lineage: parsed like `to_utc` does (no null spellings)
     exact=lambda raw: {"value": parse_utc_timestamp(raw)},
-    fast=lambda raw, plan, name: _timestamp_fast(raw, plan, name),
+    fast=_timestamp_fast,
 )
 
 PARSERS: dict[str, ColumnParser] = {

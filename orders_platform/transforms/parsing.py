@@ -319,11 +319,14 @@ class ColumnParser:
     `exact(expr)` gives the fields for any input, null included (the reference semantics).
     `fast(expr, plan, name)`, optional, gives the same fields plus an `ok` flag; wherever
     `ok` is True its fields must equal `exact`'s, elsewhere they are ignored.
+    `specialise(sample)`, optional, may build from a sample of the column another such
+    fast tier (e.g. with lookup tables for parts that repeat), tried before `fast`.
     `lookup=False` skips the lookup tier (when `fast` is cheaper than a hash lookup).
     """
 
     exact: ExactParser
     fast: FastParser | None = None
+    specialise: Callable[[pl.Series], FastParser | None] | None = None
     lookup: bool = True
 
 
@@ -441,6 +444,10 @@ def _cascade(values: pl.Series, parser: ColumnParser) -> _Cascade:
             with_null = pl.concat([keys, pl.Series([None], dtype=pl.String)])
             table = with_null.to_frame(_KEY).select(**parser.exact(pl.col(_KEY)))
             tiers.append(_Lookup(keys, table))
+    if parser.specialise is not None and len(values):
+        specialised = parser.specialise(sample)
+        if specialised is not None:
+            tiers.append(specialised)
     if parser.fast is not None:
         tiers.append(parser.fast)
     return _Cascade(tuple(tiers), parser.exact, repeats)
@@ -540,8 +547,10 @@ def _utc_offsets() -> dict[str, int]:
 
 
 _UTC_OFFSETS = _utc_offsets()
-_UTC_OFFSET_KEYS = pl.Series(list(_UTC_OFFSETS), dtype=pl.String)
+# As an Enum, the lookup is a cast (one hash probe) and a gather of the seconds.
+_UTC_OFFSET_ENUM = pl.Enum(list(_UTC_OFFSETS))
 _UTC_OFFSET_SECONDS = pl.Series(list(_UTC_OFFSETS.values()), dtype=pl.Int64)
+_MICROS_PER_DIGIT = pl.Series([10**6, 10**5, 10**4, 10**3, 100, 10, 1], dtype=pl.Int64)
 
 
 def _days_from_civil(year: pl.Expr, month: pl.Expr, day: pl.Expr) -> pl.Expr:
@@ -563,14 +572,11 @@ def _days_in_month(year: pl.Expr, month: pl.Expr) -> pl.Expr:
     )
 
 
-def fast_utc_timestamp(expr: pl.Expr, *, plan: ColumnPlan, name: str) -> tuple[pl.Expr, pl.Expr]:
-    """(Datetime("us", "UTC"), ok) for canonical timestamps; where ok, `parse_utc_timestamp`'s.
+def _timestamp_head(expr: pl.Expr, plan: ColumnPlan, name: str) -> tuple[pl.Expr, pl.Expr]:
+    """(microseconds of the local date and time in the first 19 bytes, ok) for `_TS_HEAD`.
 
-    Canonical: `_TS_HEAD`, then an optional fraction of 1-6 digits, then an offset of
-    `_UTC_OFFSETS` — i.e. every form `parse_utc_timestamp` accepts except date-only values,
-    surrounding whitespace and fractions beyond microseconds. The head is read as 19 raw
-    bytes and checked and decoded with integer arithmetic (no regex, no per-field string
-    slices); the rest is split into fraction and offset, and the offset looked up.
+    Read as raw bytes, checked and decoded with integer arithmetic: no regex and no
+    per-field string slices.
     """
     head = plan.add(
         f"{name}__head",
@@ -599,7 +605,7 @@ def fast_utc_timestamp(expr: pl.Expr, *, plan: ColumnPlan, name: str) -> tuple[p
     day = plan.add(f"{name}__day", number(8, 2))
     hour, minute, second = number(11, 2), number(14, 2), number(17, 2)
     clock = plan.add(f"{name}__clock", hour * 3600 + minute * 60 + second)
-    head_ok = plan.add(
+    ok = plan.add(
         f"{name}__head_ok",
         shape_ok
         & (hour < 24)
@@ -609,31 +615,140 @@ def fast_utc_timestamp(expr: pl.Expr, *, plan: ColumnPlan, name: str) -> tuple[p
         & month.is_between(1, 12)
         & (day >= 1),
     )
+    ok = ok & (day <= _days_in_month(year, month))
+    return (_days_from_civil(year, month, day) * 86_400 + clock) * 1_000_000, ok
 
-    rest = plan.add(f"{name}__rest", expr.str.slice(len(_TS_HEAD)))  # ".123456+05:30", "Z"
+
+def _timestamp_suffix(rest: pl.Expr, plan: ColumnPlan, name: str) -> tuple[pl.Expr, pl.Expr]:
+    """(microseconds to add to the head, ok) for what follows it: ".123456+05:30", "Z" ...
+
+    The fraction (1-6 digits) adds, the offset (looked up in `_UTC_OFFSETS`) subtracts.
+    """
     zone = plan.add(f"{name}__zone", rest.str.strip_chars_start(".0123456789"))
     offset = plan.add(
-        f"{name}__offset", zone.replace_strict(_UTC_OFFSET_KEYS, _UTC_OFFSET_SECONDS, default=None)
+        f"{name}__offset",
+        pl.lit(_UTC_OFFSET_SECONDS).gather(zone.cast(_UTC_OFFSET_ENUM, strict=False).to_physical()),
     )
     fraction_len = plan.add(  # "." and the digits, 0 when there is no fraction
         f"{name}__fraction_len",
         rest.str.len_bytes().cast(pl.Int64) - zone.str.len_bytes().cast(pl.Int64),
     )
     digits = fraction_len - 1
-    fraction = plan.add(
+    fraction = plan.add(  # the digits (at most 6) scaled to microseconds
         f"{name}__fraction",
         rest.str.slice(1, digits.clip(0, 6)).cast(pl.Int64, strict=False)
-        * pl.lit(10, dtype=pl.Int64).pow(6 - digits.clip(0, 6)),
+        * pl.lit(_MICROS_PER_DIGIT).gather(digits.clip(0, 6)),
     )
     fraction_ok = (fraction_len == 0) | (
         digits.is_between(1, 6) & rest.str.starts_with(".") & fraction.is_not_null()
     )
-    ok = plan.add(
-        f"{name}__fast",
-        (
-            head_ok & (day <= _days_in_month(year, month)) & offset.is_not_null() & fraction_ok
-        ).fill_null(False),
-    )
-    seconds = _days_from_civil(year, month, day) * 86_400 + clock - offset
-    micros = seconds * 1_000_000 + pl.when(fraction_len > 0).then(fraction).otherwise(0)
+    micros = pl.when(fraction_len > 0).then(fraction).otherwise(0) - offset * 1_000_000
+    return micros, fraction_ok & offset.is_not_null()
+
+
+def _timestamp_rest(expr: pl.Expr) -> pl.Expr:
+    return expr.str.slice(len(_TS_HEAD))
+
+
+def fast_utc_timestamp(expr: pl.Expr, *, plan: ColumnPlan, name: str) -> tuple[pl.Expr, pl.Expr]:
+    """(Datetime("us", "UTC"), ok) for canonical timestamps; where ok, `parse_utc_timestamp`'s.
+
+    Canonical: `_TS_HEAD`, then an optional fraction of 1-6 digits, then an offset of
+    `_UTC_OFFSETS` — i.e. every form `parse_utc_timestamp` accepts except date-only values,
+    surrounding whitespace and fractions beyond microseconds.
+    """
+    head, head_ok = _timestamp_head(expr, plan, name)
+    rest = plan.add(f"{name}__rest", _timestamp_rest(expr))
+    suffix, suffix_ok = _timestamp_suffix(rest, plan, name)
+    return _timestamp_result(expr, head + suffix, head_ok & suffix_ok, plan, name)
+
+
+def _timestamp_result(
+    expr: pl.Expr, micros: pl.Expr, ok: pl.Expr, plan: ColumnPlan, name: str
+) -> tuple[pl.Expr, pl.Expr]:
+    ok = plan.add(f"{name}__fast", ok.fill_null(False))
     return pl.when(ok).then(micros).cast(UTC_TS), ok | expr.is_null()
+
+
+@dataclass(frozen=True)
+class _PartTable:
+    """Exact results for the repeated values of one part of a string (a lookup table)."""
+
+    enum: pl.Enum  # the part's values
+    micros: pl.Series  # per value: microseconds it contributes
+    ok: pl.Series  # per value: whether it is valid
+
+    def lookup(self, part: pl.Expr, plan: ColumnPlan, name: str) -> tuple[pl.Expr, pl.Expr]:
+        position = plan.add(name, part.cast(self.enum, strict=False).to_physical())
+        return pl.lit(self.micros).gather(position), pl.lit(self.ok).gather(position)
+
+
+def _part_table(
+    parts: pl.Series, parse: Callable[[pl.Expr], tuple[pl.Expr, pl.Expr]]
+) -> _PartTable | None:
+    """A table of the values of `parts` (a sample) seen more than once, parsed by `parse`,
+    when they cover at least half of the sample; else None."""
+    counts = parts.drop_nulls().value_counts(name="__n").filter(pl.col("__n") > 1)
+    if counts.get_column("__n").sum() * 2 < len(parts):
+        return None
+    keys = counts.get_column(parts.name).sort()
+    micros, ok = parse(pl.col(parts.name))
+    table = keys.to_frame().select(micros=micros, ok=ok.fill_null(False))
+    return _PartTable(pl.Enum(keys), table.get_column("micros"), table.get_column("ok"))
+
+
+_HOUR = len("YYYY-MM-DDTHH")
+
+
+def _hour_micros(hour: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """(microseconds, ok) of "YYYY-MM-DD?HH" (its head with zero minutes and seconds)."""
+    plan = ColumnPlan(inline=True)
+    return _timestamp_head(hour + ":00:00", plan, "__hour")
+
+
+# Every valid ":MM:SS" (the rest of the head after the hour) and its microseconds.
+_MINUTE_SECONDS = [f":{m:02d}:{s:02d}" for m in range(60) for s in range(60)]
+_MINUTE_SECONDS_TABLE = _PartTable(
+    pl.Enum(_MINUTE_SECONDS),
+    pl.Series([i * 1_000_000 for i in range(len(_MINUTE_SECONDS))], dtype=pl.Int64),
+    pl.Series([True] * len(_MINUTE_SECONDS)),
+)
+
+
+def fast_utc_timestamp_for(sample: pl.Series) -> FastParser | None:
+    """A `fast_utc_timestamp` specialised to a column whose parts repeat, or None.
+
+    Within a partition, the date and hour ("2026-03-17T14") take a few hundred values and
+    the text after the head ("Z", "+05:30", ".000000+00:00" ...) a handful — random
+    fractions (".123456+00:00") aside. The values of those parts seen more than once in
+    `sample` are parsed once, here, and looked up per row: a hash probe instead of reading
+    and checking bytes or splitting strings. Minutes and seconds come from a static table
+    of all 3,600 ":MM:SS". Rows with a part not in a table are not ok: they fall through
+    to `fast_utc_timestamp`.
+    """
+    values = sample.alias("__v").to_frame()
+    hours = values.select(pl.col("__v").str.slice(0, _HOUR)).to_series()
+    rests = values.select(_timestamp_rest(pl.col("__v"))).to_series()
+    hour_table = _part_table(hours, _hour_micros)
+    rest_table = _part_table(
+        rests, lambda rest: _timestamp_suffix(rest, ColumnPlan(inline=True), "__rest")
+    )
+    if hour_table is None and rest_table is None:
+        return None
+
+    def fast(expr: pl.Expr, plan: ColumnPlan, name: str) -> tuple[pl.Expr, pl.Expr]:
+        if hour_table is None:
+            head, head_ok = _timestamp_head(expr, plan, name)
+        else:
+            hour, hour_ok = hour_table.lookup(expr.str.slice(0, _HOUR), plan, f"{name}__hour")
+            minute_second = expr.str.slice(_HOUR, len(_TS_HEAD) - _HOUR)
+            clock, clock_ok = _MINUTE_SECONDS_TABLE.lookup(minute_second, plan, f"{name}__mmss")
+            head, head_ok = hour + clock, hour_ok & clock_ok
+        if rest_table is None:
+            rest = plan.add(f"{name}__rest", _timestamp_rest(expr))
+            suffix, suffix_ok = _timestamp_suffix(rest, plan, name)
+        else:
+            suffix, suffix_ok = rest_table.lookup(_timestamp_rest(expr), plan, f"{name}__sfx")
+        return _timestamp_result(expr, head + suffix, head_ok & suffix_ok, plan, name)
+
+    return fast

@@ -9,7 +9,7 @@ WAREHOUSE_KINDS through the `make_warehouse` fixture:
   gets a fresh database, so tests never see each other's tables. The writes take the batched
   INSERT path (fakesnow's server cannot run write_pandas); `test_snowflake_bulk_load_*` runs
   the Parquet PUT + COPY path with bulk_load_min_rows=1. Two fakesnow 0.12.1 bugs are patched
-  for the session by `fakesnow_server` (see there).
+  for the session by `fakesnow_server` (in integration/conftest.py, see there).
 
 Tests about one engine itself (EXPLAIN, DuckDB's single-writer file lock, Snowflake's lazy
 imports and password redaction) carry the engine name in their names.
@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -88,59 +88,6 @@ pytestmark = pytest.mark.filterwarnings(
     # fakesnow's server, not our code: it copies DuckDB results to Arrow for the connector.
     "ignore:Arrow output on a DB-API result:UserWarning"
 )
-
-
-def _patch_fakesnow(mp: pytest.MonkeyPatch) -> None:
-    """Work around two bugs of fakesnow 0.12.1 (test-side only; real Snowflake has neither):
-
-    - NULL timestamps come back as 1970-01-01: `fakesnow.arrow.timestamp_to_sf_struct`
-      builds the connector's timestamp structs without a validity mask. Re-add the mask.
-    - a MERGE inside an explicit transaction fails with "a single transaction can only write
-      to a single attached database": fakesnow runs MERGE as CREATE TEMPORARY TABLE
-      merge_candidates + UPDATE + INSERT, and records a (None) table comment for every
-      CREATE with properties (TEMPORARY is one) in its `_fs_global` catalog. Skip recording
-      absent comments; real comments (our dtype comments) are still recorded.
-    """
-    import fakesnow.arrow
-    import fakesnow.transforms
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    to_struct = fakesnow.arrow.timestamp_to_sf_struct
-
-    def timestamp_to_sf_struct(ts: Any) -> Any:
-        if isinstance(ts, pa.ChunkedArray):
-            ts = ts.combine_chunks()
-        out = to_struct(ts)
-        if ts.null_count:
-            out = pa.StructArray.from_arrays(
-                out.flatten(), fields=list(out.type), mask=pc.is_null(ts)
-            )
-        return out
-
-    extract_comment = fakesnow.transforms.extract_comment_on_table
-
-    def extract_comment_on_table(expression: Any) -> Any:
-        out = extract_comment(expression)
-        recorded = out.args.get("table_comment")
-        if recorded is not None and recorded[1] is None:
-            del out.args["table_comment"]
-        return out
-
-    mp.setattr(fakesnow.arrow, "timestamp_to_sf_struct", timestamp_to_sf_struct)
-    mp.setattr(fakesnow.transforms, "extract_comment_on_table", extract_comment_on_table)
-
-
-@pytest.fixture(scope="session")
-def fakesnow_server() -> Iterator[dict[str, Any]]:
-    """fakesnow's Snowflake-compatible HTTP server, in this process, for the whole session;
-    yields its connection kwargs (host, port, protocol, ...)."""
-    import fakesnow
-
-    with pytest.MonkeyPatch.context() as mp:
-        _patch_fakesnow(mp)
-        with fakesnow.server() as kwargs:
-            yield kwargs
 
 
 def snowflake_warehouse(server: dict[str, Any], name: str, **overrides: Any) -> SnowflakeWarehouse:
