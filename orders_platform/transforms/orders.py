@@ -34,6 +34,7 @@ from decimal import Decimal
 import polars as pl
 
 from orders_platform.transforms.parsing import (
+    NULL_SPELLING_VARIANTS,
     ColumnParser,
     ColumnPlan,
     FastParser,
@@ -133,9 +134,19 @@ def _timestamp_exact(raw: pl.Expr) -> Fields:
     return {"value": parse_utc_timestamp(text, trimmed=True), "blank": text.is_null()}
 
 
+def _timestamp_fields(
+    raw: pl.Expr, value: pl.Expr, ok: pl.Expr, plan: ColumnPlan, name: str
+) -> tuple[Fields, pl.Expr]:
+    """A timestamp fast tier's fields, extended to the exact null spellings ("NULL", "",
+    "n/a" ...; common in optional timestamps): they are blank (one hash probe), so they
+    need not go on to the exact parser."""
+    blank = plan.add(f"{name}__blank", raw.is_null() | raw.is_in(NULL_SPELLING_VARIANTS))
+    return {"value": value, "blank": blank}, ok | blank
+
+
 def _timestamp_fast(raw: pl.Expr, plan: ColumnPlan, name: str) -> tuple[Fields, pl.Expr]:
     value, ok = fast_utc_timestamp(raw, plan=plan, name=name)
-    return {"value": value, "blank": raw.is_null()}, ok
+    return _timestamp_fields(raw, value, ok, plan, name)
 
 
 def _timestamp_specialised(sample: pl.Series) -> FastParser | None:
@@ -145,7 +156,7 @@ def _timestamp_specialised(sample: pl.Series) -> FastParser | None:
 
     def specialised(raw: pl.Expr, plan: ColumnPlan, name: str) -> tuple[Fields, pl.Expr]:
         value, ok = fast(raw, plan, name)
-        return {"value": value, "blank": raw.is_null()}, ok
+        return _timestamp_fields(raw, value, ok, plan, name)
 
     return specialised
 
@@ -181,9 +192,15 @@ _TIMESTAMP = ColumnParser(
     exact=_timestamp_exact, fast=_timestamp_fast, specialise=_timestamp_specialised
 )
 _TEXT = ColumnParser(exact=lambda raw: {"value": null_if_blank(raw)})
+
+
+def _extracted_at_fast(raw: pl.Expr, plan: ColumnPlan, name: str) -> tuple[Fields, pl.Expr]:
+    value, ok = fast_utc_timestamp(raw, plan=plan, name=name)
+    return {"value": value}, ok
+
+
 _EXTRACTED_AT = ColumnParser(  # lineage: parsed like `to_utc` does (no null spellings)
-    exact=lambda raw: {"value": parse_utc_timestamp(raw)},
-    fast=_timestamp_fast,
+    exact=lambda raw: {"value": parse_utc_timestamp(raw)}, fast=_extracted_at_fast
 )
 
 PARSERS: dict[str, ColumnParser] = {
