@@ -41,9 +41,11 @@ from orders_platform.partitions import backfill_policy
 from orders_platform.sources.base import RawSource
 from orders_platform.storage.warehouse.base import Warehouse
 from orders_platform.transforms.enrich import enrich_orders
+from orders_platform.transforms.malformed import split_malformed
 from orders_platform.transforms.orders import validate_orders
 from orders_platform.transforms.schema import (
     LINEAGE_SCHEMA,
+    ORDER_SOURCE_COLUMNS,
     RAW_ORDERS_SCHEMA,
     REJECTED_ORDERS_SCHEMA,
     SILVER_ORDERS_SCHEMA,
@@ -151,9 +153,17 @@ def build_orders_assets(partitions_def: PartitionsDefinition, warehouse_kind: st
         duplicates = unknown_methods = rows_in = 0
         per_day: dict[str, dict[str, int]] = {}
         for key in context.partition_keys:
-            result = validate_orders(raw_orders[key])
-            valid[key], rejected[key] = result.valid, result.rejected
+            to_validate, malformed = split_malformed(raw_orders[key], ORDER_SOURCE_COLUMNS)
+            result = validate_orders(to_validate)
+            valid[key] = result.valid
+            rejected[key] = pl.concat(
+                [
+                    malformed.cast(REJECTED_ORDERS_SCHEMA),
+                    result.rejected.cast(REJECTED_ORDERS_SCHEMA),
+                ]
+            )
             reasons.update(result.rejected_by_reason)
+            reasons.update(dict(malformed.group_by("reason").len().iter_rows()))
             duplicates += result.duplicates_collapsed
             unknown_methods += result.unknown_payment_methods
             rows_in += raw_orders[key].height
