@@ -78,6 +78,9 @@ def build_warehouse(settings: Settings) -> Warehouse:
             host=settings.snowflake_host,
             port=settings.snowflake_port,
             protocol=settings.snowflake_protocol,
+            # The connector otherwise retries a failing request forever: a Snowflake
+            # outage would hang the run instead of failing it (and letting it retry).
+            network_timeout=600,
         )
     from orders_platform.storage.warehouse.duckdb import DuckDBWarehouse
 

@@ -3,9 +3,10 @@
 - ``fakesnow_server`` (session): fakesnow's Snowflake-compatible HTTP server, in this process,
   on 127.0.0.1 and a free port, with two fakesnow 0.12.1 bugs patched (`_patch_fakesnow`).
   Tests isolate themselves by connecting to a fresh database name.
-- ``fakesnow_fast_array_binding`` (opt-in, per test): runs the rows of an array-bound
-  ``INSERT ... VALUES (?, ...)`` (the connector's ``executemany``) without re-parsing and
-  re-transforming the statement for every row, which fakesnow 0.12.1 does (~20-50 ms a row).
+- ``fakesnow_fast_array_binding`` (opt-in, per test): runs an array-bound
+  ``INSERT ... VALUES (?, ...)`` (the connector's ``executemany``) as one DuckDB INSERT instead
+  of re-parsing and re-translating the statement for every row, as fakesnow 0.12.1 does
+  (~20-50 ms a row).
 - ``s3`` (per test): a moto S3 server enforcing signatures
   (`orders_platform_tests.servers.moto_s3`); AWS_* and ORDERS_LAKE_ROOT point at it.
 """
@@ -75,23 +76,31 @@ def fakesnow_server() -> Iterator[dict[str, Any]]:
 
 def _patch_fakesnow_array_binding(mp: pytest.MonkeyPatch) -> None:
     """Make fakesnow's server run an array binding of a plain ``INSERT ... VALUES (?, ...)``
-    in time proportional to DuckDB's work, not sqlglot's.
+    (the connector's ``executemany``) as one DuckDB statement.
 
     fakesnow's server executes an array binding row by row through ``cursor.execute``, which
-    parses and transforms the Snowflake SQL again for every row. Here, per request (a request
-    gets a fresh cursor), the first row goes through fakesnow unchanged; when that statement
-    was a single-row INSERT whose VALUES are only ``?`` placeholders (so its translation does
-    not depend on the values), the following rows run the very DuckDB statement fakesnow
-    produced for the first one, with their own parameters, on the same connection (so in the
-    same transaction) and report DuckDB's affected-row count, as fakesnow does. A row that
-    DuckDB rejects is re-run through fakesnow, so errors look exactly as without the patch.
+    parses and transforms the Snowflake SQL again for every row (~20-50 ms a row). Here, per
+    request (a request gets a fresh cursor), the first row goes through fakesnow unchanged.
+    When that statement was a single-row INSERT whose VALUES are only ``?`` placeholders (so
+    its translation does not depend on the values), the following rows are collected (each
+    reports one row inserted, as it would) and, before the server describes the result,
+    inserted at once: fakesnow's own translation of the first row's INSERT with its VALUES
+    replaced by ``SELECT * FROM`` an Arrow table of the rows, on the same DuckDB connection
+    (same transaction). DuckDB casts the bound values to the column types as it does for
+    parameters. If that fails, the collected rows are re-run one by one through fakesnow,
+    so errors look exactly as without the patch.
     """
+    # (Importing the module rebinds the name `fakesnow.server` from the function to the
+    # module, as fakesnow.server() itself does on its first call: hence after fakesnow_server.)
     import fakesnow.server
+    import pyarrow as pa
     from fakesnow.cursor import FakeSnowflakeCursor
     from sqlglot import exp, parse_one
 
     run_in_threadpool = fakesnow.server.run_in_threadpool
-    marker = "_orders_platform_prepared_insert"  # (Snowflake SQL, DuckDB SQL or None)
+    describe_last_sql = FakeSnowflakeCursor._describe_last_sql
+    # per cursor: [Snowflake SQL, fakesnow's translated INSERT or None, rows collected]
+    state = "_orders_platform_array_insert"
 
     def plain_insert(sql_text: str) -> bool:
         try:
@@ -106,14 +115,36 @@ def _patch_fakesnow_array_binding(mp: pytest.MonkeyPatch) -> None:
             and all(isinstance(v, exp.Placeholder) for v in values.expressions[0].expressions)
         )
 
-    def run_prepared(cur: FakeSnowflakeCursor, duck_sql: str, row: tuple[Any, ...]) -> bool:
+    def insert_at_once(cur: FakeSnowflakeCursor, insert: exp.Insert, rows: list) -> bool:
+        name = f"_fs_array_binding_{id(cur)}"
         try:
-            cur._duck_conn.execute(duck_sql, list(row))  # noqa: SLF001
-            ((count,),) = cur._duck_conn.fetchall()  # noqa: SLF001
+            columns = list(zip(*rows, strict=True))
+            table = pa.table({f"c{i}": pa.array(col) for i, col in enumerate(columns)})
+            bulk = insert.copy()
+            bulk.set("expression", exp.select("*").from_(name))
+            cur._duck_conn.register(name, table)  # noqa: SLF001
+            try:
+                cur._duck_conn.execute(bulk.sql(dialect="duckdb"))  # noqa: SLF001
+                ((count,),) = cur._duck_conn.fetchall()  # noqa: SLF001
+            finally:
+                cur._duck_conn.unregister(name)  # noqa: SLF001
         except Exception:
             return False
-        cur._rowcount = count  # noqa: SLF001
-        return True
+        return count == len(rows)
+
+    def flush(cur: FakeSnowflakeCursor) -> None:
+        pending = getattr(cur, state, None)
+        if not pending or not pending[2]:
+            return
+        sql_text, insert, rows = pending
+        pending[2] = []
+        if not insert_at_once(cur, insert, rows):
+            for row in rows:
+                FakeSnowflakeCursor.execute(cur, sql_text, binding_params=row, server=True)
+
+    def flushing_describe_last_sql(self: FakeSnowflakeCursor) -> list:
+        flush(self)
+        return describe_last_sql(self)
 
     async def patched(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         cur = getattr(func, "__self__", None)
@@ -127,24 +158,22 @@ def _patch_fakesnow_array_binding(mp: pytest.MonkeyPatch) -> None:
         ):
             return await run_in_threadpool(func, *args, **kwargs)
         sql_text = args[0]
-        known = getattr(cur, marker, None)
-        if (
-            known is not None
-            and known[0] == sql_text
-            and known[1] is not None
-            and await run_in_threadpool(run_prepared, cur, known[1], row)
-        ):
+        pending = getattr(cur, state, None)
+        if pending is not None and pending[0] == sql_text and pending[1] is not None:
+            pending[2].append(row)
+            cur._rowcount = 1  # noqa: SLF001 - what fakesnow reports for a one-row INSERT
             return cur
+        await run_in_threadpool(flush, cur)
         result = await run_in_threadpool(func, *args, **kwargs)
-        if known is None or known[0] != sql_text:
-            transformed = cur._last_transformed  # noqa: SLF001
-            duck_sql = None
-            if isinstance(transformed, exp.Insert) and plain_insert(sql_text):
-                duck_sql = transformed.sql(dialect="duckdb")
-            setattr(cur, marker, (sql_text, duck_sql))
+        transformed = cur._last_transformed  # noqa: SLF001
+        insert = None
+        if isinstance(transformed, exp.Insert) and plain_insert(sql_text):
+            insert = transformed
+        setattr(cur, state, [sql_text, insert, []])
         return result
 
     mp.setattr(fakesnow.server, "run_in_threadpool", patched)
+    mp.setattr(FakeSnowflakeCursor, "_describe_last_sql", flushing_describe_last_sql)
 
 
 @pytest.fixture

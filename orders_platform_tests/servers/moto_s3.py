@@ -79,6 +79,12 @@ def moto_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Env]:
 
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(name, raising=False)
+    # boto3's default session caches the credentials it first resolves from the environment,
+    # i.e. this test's key pair, for the rest of the process. Clients without explicit keys
+    # (dagster-aws's S3ComputeLogManager; the Snowflake connector's platform detection calls
+    # STS GetCallerIdentity on every login) must not see another test's key: a fresh default
+    # session now, and none left behind.
+    boto3.DEFAULT_SESSION = None
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -125,3 +131,4 @@ def moto_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Env]:
         with contextlib.suppress(OSError):
             moto_reset(endpoint)
         server.stop()
+        boto3.DEFAULT_SESSION = None
