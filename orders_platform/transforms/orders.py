@@ -135,28 +135,32 @@ def _timestamp_exact(raw: pl.Expr) -> Fields:
 
 
 def _timestamp_fields(
-    raw: pl.Expr, value: pl.Expr, ok: pl.Expr, plan: ColumnPlan, name: str
+    raw: pl.Expr, value: pl.Expr, ok: pl.Expr, plan: ColumnPlan, name: str, *, spellings: bool
 ) -> tuple[Fields, pl.Expr]:
-    """A timestamp fast tier's fields, extended to the exact null spellings ("NULL", "",
-    "n/a" ...; common in optional timestamps): they are blank (one hash probe), so they
-    need not go on to the exact parser."""
+    """A timestamp fast tier's fields. With `spellings`, the exact null spellings ("NULL",
+    "", "n/a" ...; common in optional timestamps) are taken too: they are blank (one hash
+    probe), so they need not go on to the exact parser."""
+    if not spellings:
+        return {"value": value, "blank": raw.is_null()}, ok
     blank = plan.add(f"{name}__blank", raw.is_null() | raw.is_in(NULL_SPELLING_VARIANTS))
     return {"value": value, "blank": blank}, ok | blank
 
 
 def _timestamp_fast(raw: pl.Expr, plan: ColumnPlan, name: str) -> tuple[Fields, pl.Expr]:
     value, ok = fast_utc_timestamp(raw, plan=plan, name=name)
-    return _timestamp_fields(raw, value, ok, plan, name)
+    return _timestamp_fields(raw, value, ok, plan, name, spellings=True)
 
 
 def _timestamp_specialised(sample: pl.Series) -> FastParser | None:
+    """`fast_utc_timestamp_for` the sample; taking null spellings if they are common."""
     fast = fast_utc_timestamp_for(sample)
     if fast is None:
         return None
+    spellings = sample.is_in(NULL_SPELLING_VARIANTS).mean() >= 0.01
 
     def specialised(raw: pl.Expr, plan: ColumnPlan, name: str) -> tuple[Fields, pl.Expr]:
         value, ok = fast(raw, plan, name)
-        return _timestamp_fields(raw, value, ok, plan, name)
+        return _timestamp_fields(raw, value, ok, plan, name, spellings=spellings)
 
     return specialised
 
@@ -440,18 +444,20 @@ def _rejected_frame(frame: pl.DataFrame, fields: pl.DataFrame, rows: pl.Series) 
 def _latest_per_order(fields: pl.DataFrame, valid_rows: pl.Series) -> tuple[pl.Series, int]:
     """Row numbers of the winning valid rows, in order_id order, and how many lost.
 
-    Latest updated_at per order_id wins; ties go to the later input row. Sorts only the
-    keys of the valid rows; the caller gathers the winners once.
+    Latest updated_at per order_id wins; ties go to the later input row. Only the keys of
+    the valid rows are sorted, by order_id alone (cheap); the few orders with several rows
+    are then ranked by (updated_at, row). The caller gathers the winners once.
     """
-    order_id, updated_at = _f("order_id"), _f("updated_at")
-    keys = (
-        fields.lazy()
-        .select(order_id.gather(valid_rows), updated_at.gather(valid_rows), valid_rows.alias(_ROW))
-        .sort([order_id, updated_at, pl.col(_ROW)])
-        .collect()
-    )
-    winners = keys.filter(order_id.ne_missing(order_id.shift(-1))).get_column(_ROW)
-    return winners, keys.height - winners.len()
+    order_id = _f("order_id")
+    keys = fields.select(
+        order_id.gather(valid_rows), _f("updated_at").gather(valid_rows), valid_rows.alias(_ROW)
+    ).sort(order_id, maintain_order=True)
+    repeated = order_id.eq_missing(order_id.shift(1)) | order_id.eq_missing(order_id.shift(-1))
+    keys = keys.with_columns(repeated.alias("__repeated"))
+    ranked = keys.filter("__repeated").sort([order_id, _f("updated_at"), pl.col(_ROW)])
+    latest = ranked.filter(order_id.ne_missing(order_id.shift(-1)))
+    winners = pl.concat([keys.filter(~pl.col("__repeated")), latest]).sort(order_id)
+    return winners.get_column(_ROW), keys.height - winners.height
 
 
 def validate_orders(raw: pl.DataFrame | pl.LazyFrame) -> ValidationResult:

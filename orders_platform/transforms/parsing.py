@@ -36,10 +36,12 @@ dependencies (and parallel across columns inside a stage); `ColumnPlan.apply` ru
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
+from datetime import date
 from decimal import Decimal
 
 import polars as pl
@@ -376,8 +378,7 @@ def parse_columns(frame: pl.DataFrame, parsers: Mapping[str, ColumnParser]) -> p
 
     The result equals `frame.select(exact fields of every column)`; see the section comment
     for how it is computed. Each round runs the next tier of every column that still has
-    rows to parse, all columns in parallel (`collect_all`): the first round sees all rows,
-    the later ones only the rows left over.
+    rows to parse: the first round sees all rows, the later ones only the rows left over.
     """
     frame = _in_chunks(frame)
     steps = {
@@ -386,6 +387,8 @@ def parse_columns(frame: pl.DataFrame, parsers: Mapping[str, ColumnParser]) -> p
     }
     fields: dict[str, pl.DataFrame] = {}
     while steps:
+        # All columns at once: Polars runs the plans in parallel (and each one over its
+        # chunks, see `_in_chunks`).
         outputs = pl.collect_all(_plan(step) for step in steps.values())
         later = {}
         for (column, step), output in zip(steps.items(), outputs, strict=True):
@@ -456,16 +459,16 @@ def _cascade(values: pl.Series, parser: ColumnParser) -> _Cascade:
 def _plan(step: _Step) -> pl.LazyFrame:
     """Fields (named by field) of the step's values by its next tier (plus `__ok`), or
     by the exact parser when no tier is left."""
-    source = step.values.to_frame().lazy()
-    value = pl.col(step.values.name)
+    source = step.values.alias(_KEY).to_frame().lazy()  # (no clash with a field's name)
+    value = pl.col(_KEY)
     if not step.cascade.tiers:
         if not step.cascade.repeats:
             return source.select(**step.cascade.exact(value))
         # Once per distinct value, then joined back (in order) to every row.
         table = source.unique().with_columns(**step.cascade.exact(value))
         return source.join(
-            table, on=step.values.name, how="left", nulls_equal=True, maintain_order="left"
-        ).drop(step.values.name)
+            table, on=_KEY, how="left", nulls_equal=True, maintain_order="left"
+        ).drop(_KEY)
     tier = step.cascade.tiers[0]
     if isinstance(tier, _Lookup):
         # Position of the value in `keys` (the Enum cast is a hash lookup; unknown values
@@ -553,30 +556,26 @@ _UTC_OFFSET_SECONDS = pl.Series(list(_UTC_OFFSETS.values()), dtype=pl.Int64)
 _MICROS_PER_DIGIT = pl.Series([10**6, 10**5, 10**4, 10**3, 100, 10, 1], dtype=pl.Int64)
 
 
-def _days_from_civil(year: pl.Expr, month: pl.Expr, day: pl.Expr) -> pl.Expr:
-    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm; year >= 0)."""
-    y = year - (month <= 2).cast(pl.Int64)
-    era = y // 400
-    year_of_era = y - era * 400
-    day_of_year = (153 * ((month + 9) % 12) + 2) // 5 + day - 1
-    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
-    return era * 146_097 + day_of_era - 719_468
+_FIRST_YEAR, _LAST_YEAR = 1000, 9999  # the years `parse_utc_timestamp` accepts
 
 
-def _days_in_month(year: pl.Expr, month: pl.Expr) -> pl.Expr:
-    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
-    return (
-        pl.when(month == 2)
-        .then(28 + leap.cast(pl.Int64))
-        .otherwise(30 + (month + month // 8) % 2)  # 31 for Jan, Mar, May, Jul, Aug, Oct, Dec
-    )
+@functools.cache
+def _month_table() -> tuple[pl.Series, pl.Series]:
+    """(days from 1970-01-01 to the first, number of days) of every month of the accepted
+    years, indexed by (year - 1000) * 12 + month - 1: a gather instead of calendar
+    arithmetic per row."""
+    firsts = pl.date_range(
+        date(_FIRST_YEAR, 1, 1), date(_LAST_YEAR, 12, 1), "1mo", eager=True
+    ).cast(pl.Int32)
+    lengths = pl.concat([firsts.diff().slice(1), pl.Series([31], dtype=pl.Int32)])
+    return firsts, lengths
 
 
 def _timestamp_head(expr: pl.Expr, plan: ColumnPlan, name: str) -> tuple[pl.Expr, pl.Expr]:
     """(microseconds of the local date and time in the first 19 bytes, ok) for `_TS_HEAD`.
 
-    Read as raw bytes, checked and decoded with integer arithmetic: no regex and no
-    per-field string slices.
+    Read as raw bytes, checked and decoded with small-integer arithmetic: no regex and no
+    per-field string slices; the calendar comes from `_month_table`.
     """
     head = plan.add(
         f"{name}__head",
@@ -587,9 +586,9 @@ def _timestamp_head(expr: pl.Expr, plan: ColumnPlan, name: str) -> tuple[pl.Expr
     byte = [plan.add(f"{name}__b{i}", head.arr.get(i)) for i in range(len(_TS_HEAD))]
 
     def number(start: int, width: int) -> pl.Expr:
-        value = byte[start].cast(pl.Int64) - ord("0")
+        value = byte[start].cast(pl.Int32) - ord("0")
         for i in range(start + 1, start + width):
-            value = value * 10 + (byte[i].cast(pl.Int64) - ord("0"))
+            value = value * 10 + (byte[i].cast(pl.Int32) - ord("0"))
         return value
 
     shape_ok = pl.all_horizontal(
@@ -600,23 +599,26 @@ def _timestamp_head(expr: pl.Expr, plan: ColumnPlan, name: str) -> tuple[pl.Expr
         else byte[i] == ord(c)
         for i, c in enumerate(_TS_HEAD)
     )
-    year = plan.add(f"{name}__year", number(0, 4))
-    month = plan.add(f"{name}__month", number(5, 2))
+    year, month = number(0, 4), number(5, 2)
     day = plan.add(f"{name}__day", number(8, 2))
     hour, minute, second = number(11, 2), number(14, 2), number(17, 2)
-    clock = plan.add(f"{name}__clock", hour * 3600 + minute * 60 + second)
-    ok = plan.add(
-        f"{name}__head_ok",
-        shape_ok
-        & (hour < 24)
-        & (minute < 60)
-        & (second < 60)
-        & (year >= 1000)
-        & month.is_between(1, 12)
-        & (day >= 1),
+    month_index = plan.add(
+        f"{name}__month",
+        pl.when(shape_ok & (year >= _FIRST_YEAR) & month.is_between(1, 12)).then(
+            (year - _FIRST_YEAR) * 12 + month - 1
+        ),
     )
-    ok = ok & (day <= _days_in_month(year, month))
-    return (_days_from_civil(year, month, day) * 86_400 + clock) * 1_000_000, ok
+    clock = plan.add(
+        f"{name}__clock",
+        pl.when((hour < 24) & (minute < 60) & (second < 60)).then(
+            hour * 3600 + minute * 60 + second
+        ),
+    )
+    firsts, lengths = _month_table()
+    first = plan.add(f"{name}__first", pl.lit(firsts).gather(month_index))
+    ok = (day >= 1) & (day <= pl.lit(lengths).gather(month_index)) & clock.is_not_null()
+    days = first + day - 1
+    return (days.cast(pl.Int64) * 86_400 + clock) * 1_000_000, ok
 
 
 def _timestamp_suffix(rest: pl.Expr, plan: ColumnPlan, name: str) -> tuple[pl.Expr, pl.Expr]:
@@ -684,7 +686,7 @@ class _PartTable:
 
 
 def _part_table(
-    parts: pl.Series, parse: Callable[[pl.Expr], tuple[pl.Expr, pl.Expr]]
+    parts: pl.Series, parse: Callable[[pl.Expr, ColumnPlan], tuple[pl.Expr, pl.Expr]]
 ) -> _PartTable | None:
     """A table of the values of `parts` (a sample) seen more than once, parsed by `parse`,
     when they cover at least half of the sample; else None."""
@@ -692,63 +694,31 @@ def _part_table(
     if counts.get_column("__n").sum() * 2 < len(parts):
         return None
     keys = counts.get_column(parts.name).sort()
-    micros, ok = parse(pl.col(parts.name))
-    table = keys.to_frame().select(micros=micros, ok=ok.fill_null(False))
+    plan = ColumnPlan()
+    micros, ok = parse(pl.col(parts.name), plan)
+    table = plan.apply(keys.to_frame().lazy()).select(micros=micros, ok=ok.fill_null(False))
+    table = table.collect()
     return _PartTable(pl.Enum(keys), table.get_column("micros"), table.get_column("ok"))
 
 
-_HOUR = len("YYYY-MM-DDTHH")
-
-
-def _hour_micros(hour: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-    """(microseconds, ok) of "YYYY-MM-DD?HH" (its head with zero minutes and seconds)."""
-    plan = ColumnPlan(inline=True)
-    return _timestamp_head(hour + ":00:00", plan, "__hour")
-
-
-# Every valid ":MM:SS" (the rest of the head after the hour) and its microseconds.
-_MINUTE_SECONDS = [f":{m:02d}:{s:02d}" for m in range(60) for s in range(60)]
-_MINUTE_SECONDS_TABLE = _PartTable(
-    pl.Enum(_MINUTE_SECONDS),
-    pl.Series([i * 1_000_000 for i in range(len(_MINUTE_SECONDS))], dtype=pl.Int64),
-    pl.Series([True] * len(_MINUTE_SECONDS)),
-)
-
-
 def fast_utc_timestamp_for(sample: pl.Series) -> FastParser | None:
-    """A `fast_utc_timestamp` specialised to a column whose parts repeat, or None.
+    """A `fast_utc_timestamp` specialised to a column whose suffixes repeat, or None.
 
-    Within a partition, the date and hour ("2026-03-17T14") take a few hundred values and
-    the text after the head ("Z", "+05:30", ".000000+00:00" ...) a handful — random
-    fractions (".123456+00:00") aside. The values of those parts seen more than once in
-    `sample` are parsed once, here, and looked up per row: a hash probe instead of reading
-    and checking bytes or splitting strings. Minutes and seconds come from a static table
-    of all 3,600 ":MM:SS". Rows with a part not in a table are not ok: they fall through
-    to `fast_utc_timestamp`.
+    The text after the head ("Z", "+05:30", ".000000+00:00" ...) usually takes a handful
+    of values in a partition (random fractions such as ".123456+00:00" aside). Those seen
+    more than once in `sample` are parsed once, here, and looked up per row: one hash probe
+    instead of the suffix's string operations. Rows with another suffix are not ok: they
+    fall through to `fast_utc_timestamp`. (The head is cheaper to decode from its bytes
+    than to look up: its date and clock parts would need two more string slices.)
     """
-    values = sample.alias("__v").to_frame()
-    hours = values.select(pl.col("__v").str.slice(0, _HOUR)).to_series()
-    rests = values.select(_timestamp_rest(pl.col("__v"))).to_series()
-    hour_table = _part_table(hours, _hour_micros)
-    rest_table = _part_table(
-        rests, lambda rest: _timestamp_suffix(rest, ColumnPlan(inline=True), "__rest")
-    )
-    if hour_table is None and rest_table is None:
+    rests = sample.to_frame("__rest").select(_timestamp_rest(pl.col("__rest"))).to_series()
+    rest_table = _part_table(rests, lambda rest, plan: _timestamp_suffix(rest, plan, "__rest"))
+    if rest_table is None:
         return None
 
     def fast(expr: pl.Expr, plan: ColumnPlan, name: str) -> tuple[pl.Expr, pl.Expr]:
-        if hour_table is None:
-            head, head_ok = _timestamp_head(expr, plan, name)
-        else:
-            hour, hour_ok = hour_table.lookup(expr.str.slice(0, _HOUR), plan, f"{name}__hour")
-            minute_second = expr.str.slice(_HOUR, len(_TS_HEAD) - _HOUR)
-            clock, clock_ok = _MINUTE_SECONDS_TABLE.lookup(minute_second, plan, f"{name}__mmss")
-            head, head_ok = hour + clock, hour_ok & clock_ok
-        if rest_table is None:
-            rest = plan.add(f"{name}__rest", _timestamp_rest(expr))
-            suffix, suffix_ok = _timestamp_suffix(rest, plan, name)
-        else:
-            suffix, suffix_ok = rest_table.lookup(_timestamp_rest(expr), plan, f"{name}__sfx")
+        head, head_ok = _timestamp_head(expr, plan, name)
+        suffix, suffix_ok = rest_table.lookup(_timestamp_rest(expr), plan, f"{name}__sfx")
         return _timestamp_result(expr, head + suffix, head_ok & suffix_ok, plan, name)
 
     return fast

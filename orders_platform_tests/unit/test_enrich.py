@@ -196,3 +196,36 @@ def test_passthrough_columns_are_unchanged() -> None:
         if column in VALID and column != "promo_code" and column != "notes":
             assert row[column] == VALID[column] or column == "order_id", column
     assert (row["promo_code"], row["notes"], row["order_id"]) == ("SAVE10", "ring bell", 1)
+
+
+def test_hour_date_and_month_on_many_dates_including_before_1970() -> None:
+    created = [
+        datetime(1969, 12, 31, 23, 30, tzinfo=UTC),
+        datetime(1900, 3, 1, 0, 0, 1, tzinfo=UTC),
+        datetime(1970, 1, 1, tzinfo=UTC),
+        datetime(2026, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+        *(datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=7 * i) for i in range(500)),
+    ]
+    frame = validated(*({"created_at": c, "delivered_at": None} for c in created))
+    silver = enrich_orders(frame, INGESTED)
+    assert silver["order_hour"].to_list() == [c.hour for c in created]
+    assert silver["order_date"].to_list() == [c.date() for c in created]
+    assert silver["order_month"].to_list() == [f"{c.year:04d}-{c.month:02d}" for c in created]
+
+
+def test_text_rules_on_many_distinct_values() -> None:
+    promos = [None, "", " ", "n/a", "NONE", *(f" code{i} " for i in range(300))]
+    reasons = [None, " Payment_Failed ", "no_rider_available", *(f"r{i}" for i in range(300))]
+    rows = [
+        {"status": "cancelled", "promo_code": promos[i % len(promos)], "cancellation_reason": r}
+        for i, r in enumerate(reasons * 20)
+    ]
+    silver = enrich_orders(validated(*rows), INGESTED)
+    expected_promo = [
+        promos[i % len(promos)] not in (None, "", " ", "n/a", "NONE") for i in range(len(rows))
+    ]
+    assert silver["has_promo"].to_list() == expected_promo
+    system = {" Payment_Failed ", "no_rider_available"}
+    assert silver["cancellation_type"].to_list() == [
+        "system" if row["cancellation_reason"] in system else "customer" for row in rows
+    ]

@@ -550,3 +550,50 @@ def test_polars_and_reference_agree_on_messy_rows(seed: int) -> None:
     assert result.duplicates_collapsed > 0
     assert len(result.rejected_by_reason) >= 9
     assert raw.height == silver + rejected + result.duplicates_collapsed
+
+
+# Frames of a few hundred rows are parsed entirely by dictionary (every distinct value is in
+# the sample); these frames are large and varied enough for every tier of
+# `parsing.parse_columns`: lookups, the fast tiers (generic and specialised) and the exact
+# parsers on the rows left over.
+
+
+def test_polars_and_reference_agree_on_a_demo_day() -> None:
+    from orders_platform.sources.demo import generate_orders
+
+    reference = _load_reference()
+    raw = generate_orders(datetime(2026, 3, 17).date(), 12_000)
+    silver, rejected = reference.assert_agreement(raw, datetime(2026, 3, 18, 1, tzinfo=UTC))
+    assert silver > 11_000 and rejected > 200
+
+
+def _high_cardinality_rows(n: int, seed: int) -> list[dict[str, Any]]:
+    """Messy rows whose ids, amounts and timestamps are mostly distinct."""
+    rng = random.Random(seed)
+    zones = ["Z", "", "+05:30", "-0800", "+01", ".123Z", ".000000+00:00", "z", " ", "+24:00"]
+    rows = messy_rows(n, seed)
+    for row in rows:
+        base = datetime(2026, 3, 17, tzinfo=UTC).timestamp() + rng.randint(-(10**7), 10**7)
+        for column in ("created_at", "updated_at", "delivered_at"):
+            if rng.random() < 0.8:
+                moment = datetime.fromtimestamp(base + rng.randint(0, 5000), UTC)
+                text = moment.strftime(rng.choice(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]))
+                fraction = rng.choice(["", "", f".{rng.randint(0, 999999):06d}"])
+                row[column] = text + fraction + rng.choice(zones)
+        if rng.random() < 0.8:
+            cents = rng.randint(-1000, 10**8)
+            amount = f"{cents // 100}.{cents % 100:02d}"
+            row["order_amount"] = rng.choice([amount, f"₹{amount}", f"{cents / 100:,.2f}"])
+        if rng.random() < 0.8:
+            row["customer_id"] = rng.choice(["{}", " {} ", "0{}", "+{}"]).format(
+                rng.randint(1, 10**9)
+            )
+    return rows
+
+
+def test_polars_and_reference_agree_on_high_cardinality_rows() -> None:
+    reference = _load_reference()
+    schema = RAW_ORDERS_SCHEMA | {c: pl.String() for c in ("_source", "_extracted_at", "_run_id")}
+    raw = pl.DataFrame(_high_cardinality_rows(9_000, 4), schema=schema)
+    silver, rejected = reference.assert_agreement(raw, datetime(2026, 3, 18, 1, tzinfo=UTC))
+    assert silver > 1_000 and rejected > 1_000
