@@ -33,12 +33,11 @@ from orders_platform.assets.keys import (
     SILVER_SESSIONS,
     WAREHOUSE_POOL,
 )
-from orders_platform.assets.orders import raw_output, with_lineage
+from orders_platform.assets.raw import build_raw_asset
 from orders_platform.checks.gates import run_gate
 from orders_platform.checks.schemas import Sessions
 from orders_platform.observability import counts_metadata, frame_metadata, table_schema
 from orders_platform.partitions import backfill_policy
-from orders_platform.sources.base import RawSource
 from orders_platform.storage.warehouse.base import Warehouse
 from orders_platform.transforms.events import RAW_EVENTS_SCHEMA, clean_events
 from orders_platform.transforms.reconcile import reconcile_sessions
@@ -52,42 +51,19 @@ SESSIONS_GATE = "sessions_schema"
 SESSIONS_RECONCILIATION = "events_reconciliation"
 
 
-def extract_events_day(source: RawSource, day: date) -> pl.DataFrame:
-    batches = [b for b in source.extract_events(day) if b.height]
-    if not batches:
-        return pl.DataFrame(schema=RAW_EVENTS_SCHEMA)
-    return pl.concat(batches, how="vertical_relaxed")
-
-
 def build_events_assets(
     partitions_def: PartitionsDefinition, warehouse_kind: str, session_gap: timedelta
 ) -> list:
     policy = backfill_policy()
 
-    @asset(
-        key=RAW_EVENTS,
-        group_name="raw",
-        kinds={"python", "parquet"},
-        owners=OWNERS,
-        partitions_def=partitions_def,
-        backfill_policy=policy,
-        io_manager_key=LAKE_IO_MANAGER,
-        description=(
-            "User clickstream events of the UTC day exactly as the source delivered them "
-            "(strings), plus _source, _extracted_at and _run_id."
-        ),
+    raw_events = build_raw_asset(
+        RAW_EVENTS,
+        lambda source, day: source.extract_events(day),
+        RAW_EVENTS_SCHEMA,
+        partitions_def,
+        "User clickstream events of the UTC day exactly as the source delivered them "
+        "(strings), plus _source, _extracted_at and _run_id.",
     )
-    def raw_events(context: AssetExecutionContext, source: RawSource) -> Output:
-        frames: dict[str, pl.DataFrame] = {}
-        extraction: dict[str, dict] = {}
-        for key in context.partition_keys:
-            frames[key] = with_lineage(
-                extract_events_day(source, date.fromisoformat(key)),
-                source.name,
-                context.run.run_id,
-            )
-            extraction[key] = {**source.last_extract_stats(), "rows_written": frames[key].height}
-        return raw_output(source.name, frames, extraction, context.partition_keys)
 
     @asset(
         key=REJECTED_EVENTS,

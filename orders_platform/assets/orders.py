@@ -6,7 +6,7 @@ loads partition by partition.
 """
 
 from collections import Counter
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import polars as pl
 from dagster import (
@@ -34,17 +34,16 @@ from orders_platform.assets.keys import (
     VALIDATED_ORDERS,
     WAREHOUSE_POOL,
 )
+from orders_platform.assets.raw import build_raw_asset
 from orders_platform.checks.gates import run_gate
 from orders_platform.checks.schemas import SilverOrders
 from orders_platform.observability import counts_metadata, frame_metadata, table_schema
 from orders_platform.partitions import backfill_policy
-from orders_platform.sources.base import RawSource
 from orders_platform.storage.warehouse.base import Warehouse
 from orders_platform.transforms.enrich import enrich_orders
 from orders_platform.transforms.malformed import split_malformed
 from orders_platform.transforms.orders import validate_orders
 from orders_platform.transforms.schema import (
-    LINEAGE_SCHEMA,
     ORDER_SOURCE_COLUMNS,
     RAW_ORDERS_SCHEMA,
     REJECTED_ORDERS_SCHEMA,
@@ -55,66 +54,17 @@ from orders_platform.transforms.schema import (
 SILVER_GATE = "silver_orders_schema"
 
 
-def with_lineage(df: pl.DataFrame, source: str, run_id: str) -> pl.DataFrame:
-    return df.with_columns(
-        pl.lit(source, pl.String).alias("_source"),
-        pl.lit(datetime.now(UTC), LINEAGE_SCHEMA["_extracted_at"]).alias("_extracted_at"),
-        pl.lit(run_id, pl.String).alias("_run_id"),
-    )
-
-
-def extract_day(source: RawSource, day: date) -> pl.DataFrame:
-    batches = [b for b in source.extract_orders(day) if b.height]
-    if not batches:
-        return pl.DataFrame(schema=RAW_ORDERS_SCHEMA)
-    return pl.concat(batches, how="vertical_relaxed")
-
-
-def raw_output(
-    source: str, frames: dict[str, pl.DataFrame], extraction: dict[str, dict], keys
-) -> Output:
-    """The raw assets' output: frames per partition plus what the extraction reported
-    (rows extracted, rows in the overlap, pages, files…) so a backlog or an oversized
-    overlap is visible on the materialization."""
-    rows = sum(df.height for df in frames.values())
-    return Output(
-        frames,
-        metadata={
-            "source": source,
-            "rows_written": rows,
-            "extraction": MetadataValue.json(extraction if len(keys) > 1 else extraction[keys[0]]),
-            **frame_metadata(frames[keys[-1]]),
-            "dagster/row_count": rows,
-        },
-    )
-
-
 def build_orders_assets(partitions_def: PartitionsDefinition, warehouse_kind: str) -> list:
     policy = backfill_policy()
 
-    @asset(
-        key=RAW_ORDERS,
-        group_name="raw",
-        kinds={"python", "parquet"},
-        owners=OWNERS,
-        partitions_def=partitions_def,
-        backfill_policy=policy,
-        io_manager_key=LAKE_IO_MANAGER,
-        description=(
-            "Order change records whose updated_at falls in the UTC day, exactly as the "
-            "source delivered them (strings), plus _source, _extracted_at and _run_id."
-        ),
+    raw_orders = build_raw_asset(
+        RAW_ORDERS,
+        lambda source, day: source.extract_orders(day),
+        RAW_ORDERS_SCHEMA,
+        partitions_def,
+        "Order change records whose updated_at falls in the UTC day, exactly as the source "
+        "delivered them (strings), plus _source, _extracted_at and _run_id.",
     )
-    def raw_orders(context: AssetExecutionContext, source: RawSource) -> Output:
-        frames: dict[str, pl.DataFrame] = {}
-        extraction: dict[str, dict] = {}
-        for key in context.partition_keys:
-            frames[key] = with_lineage(
-                extract_day(source, date.fromisoformat(key)), source.name, context.run.run_id
-            )
-            extraction[key] = {**source.last_extract_stats(), "rows_written": frames[key].height}
-            context.log.info(f"extracted {frames[key].height} raw orders for {key}")
-        return raw_output(source.name, frames, extraction, context.partition_keys)
 
     @multi_asset(
         outs={
