@@ -323,15 +323,20 @@ class SnowflakeWarehouse(Warehouse):
             # CREATE SCHEMA makes SILVER the current schema: back to the staging schema.
             _sql(cur, f"USE SCHEMA {self.schema_name}")
 
-    def _stage(self, cur: SnowflakeCursor, batch: pl.DataFrame) -> None:
-        """Create the session's temporary staging table and load `batch` into it."""
+    def _stage(self, cur: SnowflakeCursor, batch: pl.DataFrame) -> str:
+        """Create a temporary staging table, load `batch` into it and return its name.
+
+        The name is unique per write: Snowflake scopes temporary tables to the session,
+        but fakesnow (and a pooled session reused by two writes) would share one name."""
+        table = f"{_STAGING_TABLE}_{uuid.uuid4().hex[:16]}"
         columns = ", ".join(f"{ident(c)} {_staging_type(t)}" for c, t in batch.schema.items())
-        _sql(cur, f"CREATE TEMPORARY TABLE {_STAGING_TABLE} ({columns})")
+        _sql(cur, f"CREATE TEMPORARY TABLE {table} ({columns})")
         text = _staging_frame(batch)
         if batch.height >= self.bulk_load_min_rows:
-            _copy_parquet(cur, text, batch.schema)
+            _copy_parquet(cur, table, text, batch.schema)
         else:
-            _insert_rows(cur, text)
+            _insert_rows(cur, table, text)
+        return table
 
     # -- orders --------------------------------------------------------------------------
 
@@ -344,9 +349,9 @@ class SnowflakeWarehouse(Warehouse):
             self._prepare_write(cur, spec.table, SILVER_ORDERS_SCHEMA)
             if batch.is_empty():
                 return UpsertStats(rows_in=0, inserted=0, updated=0, unchanged=0)
-            self._stage(cur, batch)
+            staged = self._stage(cur, batch)
             with _transaction(cur):
-                cur.execute(spec.merge_sql(_STAGING_TABLE, dates))
+                cur.execute(spec.merge_sql(staged, dates))
                 counts = _merge_counts(cur)
             inserted, updated = counts.get("inserted", 0), counts.get("updated", 0)
             unchanged = batch.height - inserted - updated
@@ -412,18 +417,14 @@ class SnowflakeWarehouse(Warehouse):
 
         def work(cur: SnowflakeCursor) -> int:
             self._prepare_write(cur, SESSIONS_TABLE, batch.schema)
-            if batch.height:
-                self._stage(cur, batch)
+            staged = self._stage(cur, batch) if batch.height else None
             with _transaction(cur):
                 _sql(
                     cur,
                     delete_partition_sql(SILVER_SCHEMA, SESSIONS_TABLE, SESSIONS_PARTITION, day),
                 )
-                if batch.height:
-                    _sql(
-                        cur,
-                        f"INSERT INTO {target} ({names}) SELECT {values} FROM {_STAGING_TABLE}",
-                    )
+                if staged:
+                    _sql(cur, f"INSERT INTO {target} ({names}) SELECT {values} FROM {staged}")
             return batch.height
 
         return self._run("replace of silver.sessions", work)
@@ -563,16 +564,16 @@ def _staging_frame(df: pl.DataFrame) -> pl.DataFrame:
     return df.select(exprs)
 
 
-def _insert_rows(cur: SnowflakeCursor, text: pl.DataFrame) -> None:
+def _insert_rows(cur: SnowflakeCursor, table: str, text: pl.DataFrame) -> None:
     names = ", ".join(text.columns)
     marks = ", ".join("?" for _ in text.columns)
-    query = f"INSERT INTO {_STAGING_TABLE} ({names}) VALUES ({marks})"
+    query = f"INSERT INTO {table} ({names}) VALUES ({marks})"
     for chunk in text.iter_slices(INSERT_CHUNK_ROWS):
         cur.executemany(query, chunk.rows())
 
 
 def _copy_parquet(
-    cur: SnowflakeCursor, text: pl.DataFrame, schema: Mapping[str, pl.DataType]
+    cur: SnowflakeCursor, table: str, text: pl.DataFrame, schema: Mapping[str, pl.DataType]
 ) -> None:
     """Bulk path: Parquet files -> PUT to a temporary stage -> one COPY INTO the staging table."""
     # Unique per load (a temporary stage is session-scoped in Snowflake, global in fakesnow).
@@ -593,7 +594,7 @@ def _copy_parquet(
     fields = ", ".join(f'$1:"{c}"::{_staging_type(t)}' for c, t in schema.items())
     rows = _sql(
         cur,
-        f"COPY INTO {_STAGING_TABLE} ({names}) FROM (SELECT {fields} FROM @{stage}) "
+        f"COPY INTO {table} ({names}) FROM (SELECT {fields} FROM @{stage}) "
         "FILE_FORMAT = (TYPE = PARQUET) PURGE = TRUE",
     )
     columns = [d.name.lower() for d in cur.description or ()]
