@@ -28,6 +28,7 @@ Rule decisions beyond the SPEC table (mirrored in `benchmarks/reference_orders.p
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -152,14 +153,15 @@ def _timestamp_fast(raw: pl.Expr, plan: ColumnPlan, name: str) -> tuple[Fields, 
 
 
 def _timestamp_specialised(sample: pl.Series) -> FastParser | None:
-    """`fast_utc_timestamp_for` the sample; taking null spellings if they are common."""
+    """`fast_utc_timestamp_for` the sample, taking the null spellings if they are common
+    in it (in created_at, one hash probe per row would cost more than it saves)."""
     fast = fast_utc_timestamp_for(sample)
     if fast is None:
         return None
     spellings = sample.is_in(NULL_SPELLING_VARIANTS).mean() >= 0.01
 
     def specialised(raw: pl.Expr, plan: ColumnPlan, name: str) -> tuple[Fields, pl.Expr]:
-        value, ok = fast(raw, plan, name)
+        value, ok = fast(raw, plan=plan, name=name)
         return _timestamp_fields(raw, value, ok, plan, name, spellings=spellings)
 
     return specialised
@@ -470,11 +472,13 @@ def validate_orders(raw: pl.DataFrame | pl.LazyFrame) -> ValidationResult:
     """
     frame, fields = _parse(raw)
     rejected_mask = fields.select(_is_rejected()).to_series()
-    winners, duplicates = _latest_per_order(fields, (~rejected_mask).arg_true())
-    valid = fields.select(e.gather(winners) for e in _valid_exprs().values()).hstack(
-        frame.select(pl.col(c).gather(winners) for c in LINEAGE_COLUMNS)
-    )
-    rejected = _rejected_frame(frame, fields, rejected_mask.arg_true())
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the dead letters meanwhile
+        dead_letters = pool.submit(_rejected_frame, frame, fields, rejected_mask.arg_true())
+        winners, duplicates = _latest_per_order(fields, (~rejected_mask).arg_true())
+        valid = fields.select(e.gather(winners) for e in _valid_exprs().values()).hstack(
+            frame.select(pl.col(c).gather(winners) for c in LINEAGE_COLUMNS)
+        )
+        rejected = dead_letters.result()
     by_reason = rejected.group_by("reason").len()
     counts = dict(zip(by_reason["reason"].to_list(), by_reason["len"].to_list(), strict=True))
     return ValidationResult(

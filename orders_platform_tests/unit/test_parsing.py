@@ -452,7 +452,7 @@ def test_specialised_fast_utc_timestamp_is_exact_where_ok() -> None:
     fast = fast_utc_timestamp_for(pl.Series(values[:4000]))
     assert fast is not None
     checked = _fast_vs_exact(
-        values, lambda e, plan: fast(e, plan, "ts"), lambda e: parse_utc_timestamp(e)
+        values, lambda e, plan: fast(e, plan=plan, name="ts"), lambda e: parse_utc_timestamp(e)
     )
     _assert_exact_where_ok(checked, 0.8)  # (not: random fractions, mutated parts)
 
@@ -480,7 +480,7 @@ def _specialised_timestamp(sample: pl.Series):
         return None
 
     def specialised(raw: pl.Expr, plan: ColumnPlan, name: str):
-        ts, ok = fast(raw, plan, name)
+        ts, ok = fast(raw, plan=plan, name=name)
         return {"ts": ts, "blank": raw.is_null()}, ok
 
     return specialised
