@@ -2,7 +2,10 @@
 
 silver/sessions for day D reads raw events of D-1, D and D+1 (a TimeWindowPartitionMapping
 with offsets -1/+1) so that a session starting late on D is complete and a session that
-started on D-1 is recognised as such and not emitted again by D. See README "Sessions".
+started on D-1 is recognised as such and not emitted again by D. A neighbour that is not
+in the lake yet (the last day of a backfill whose next day was never extracted) does not fail
+the run: the edge day is written provisionally and the sessions sensor re-derives it when the
+neighbour lands. See README "Sessions".
 """
 
 import statistics
@@ -37,7 +40,7 @@ from orders_platform.assets.raw import build_raw_asset
 from orders_platform.checks.gates import run_gate
 from orders_platform.checks.schemas import Sessions
 from orders_platform.observability import counts_metadata, frame_metadata, table_schema
-from orders_platform.partitions import backfill_policy
+from orders_platform.partitions import lake_backfill_policy, warehouse_backfill_policy
 from orders_platform.storage.warehouse.base import Warehouse
 from orders_platform.transforms.events import RAW_EVENTS_SCHEMA, clean_events
 from orders_platform.transforms.reconcile import reconcile_sessions
@@ -54,8 +57,6 @@ SESSIONS_RECONCILIATION = "events_reconciliation"
 def build_events_assets(
     partitions_def: PartitionsDefinition, warehouse_kind: str, session_gap: timedelta
 ) -> list:
-    policy = backfill_policy()
-
     raw_events = build_raw_asset(
         RAW_EVENTS,
         lambda source, day: source.extract_events(day),
@@ -72,7 +73,7 @@ def build_events_assets(
         kinds={"polars", "parquet"},
         owners=OWNERS,
         partitions_def=partitions_def,
-        backfill_policy=policy,
+        backfill_policy=lake_backfill_policy(),
         io_manager_key=LAKE_IO_MANAGER,
         description=(
             "Dead-letter set of events that cannot be used (missing user_id, missing or "
@@ -117,13 +118,16 @@ def build_events_assets(
                 partition_mapping=TimeWindowPartitionMapping(
                     start_offset=-1, end_offset=1, allow_nonexistent_upstream_partitions=True
                 ),
+                # The day(s) themselves are required (checked below); a neighbour not yet in
+                # the lake makes the result provisional instead of failing the run.
+                metadata={"allow_missing_partitions": True},
             )
         },
         group_name="silver",
         kinds={"polars", warehouse_kind},
         owners=OWNERS,
         partitions_def=partitions_def,
-        backfill_policy=policy,
+        backfill_policy=warehouse_backfill_policy(),
         pool=WAREHOUSE_POOL,
         check_specs=[
             AssetCheckSpec(
@@ -143,7 +147,9 @@ def build_events_assets(
         description=(
             "One row per user session (SPEC §5), the sessions that START on the UTC day; "
             "replaces that day's rows of the warehouse table silver.sessions. Reads raw "
-            "events of the day before and after so no session is split or counted twice."
+            "events of the day before and after so no session is split or counted twice; "
+            "when one of them is not in the lake yet the day is written as provisional "
+            "(metadata `provisional`) and re-derived by silver_sessions_sensor once it lands."
         ),
         metadata={
             "table": "silver.sessions",
@@ -156,8 +162,21 @@ def build_events_assets(
         warehouse: Warehouse,
     ):
         started = datetime.now(UTC)
-        valid = pl.concat([clean_events(df).valid for df in raw_events.values()]).rechunk()
+        absent = [k for k in context.partition_keys if k not in raw_events]
+        if absent:
+            raise Failure(
+                description=f"raw/events is not in the lake for {absent}: materialize raw/events "
+                "for those days first; nothing was written to the warehouse"
+            )
         days = [date.fromisoformat(k) for k in context.partition_keys]
+        missing_neighbours = _missing_neighbours(context, days, raw_events)
+        if missing_neighbours:
+            context.log.warning(
+                f"raw/events of {missing_neighbours} is not in the lake yet: sessions at the "
+                "edge of the range are provisional (a session crossing that midnight is cut); "
+                "silver_sessions_sensor re-derives them when those days land"
+            )
+        valid = pl.concat([clean_events(df).valid for df in raw_events.values()]).rechunk()
         per_day = {day: sessions_for_day(valid, day, session_gap) for day in days}
         combined = (
             pl.concat(list(per_day.values())) if per_day else pl.DataFrame(schema=SESSIONS_SCHEMA)
@@ -206,6 +225,8 @@ def build_events_assets(
                 ),
                 "possibly_truncated_sessions": truncated,
                 "event_partitions_read": MetadataValue.json(loaded_days),
+                "provisional": bool(missing_neighbours),
+                "missing_neighbour_partitions": MetadataValue.json(missing_neighbours),
                 "seconds": MetadataValue.float(
                     round((datetime.now(UTC) - started).total_seconds(), 3)
                 ),
@@ -221,3 +242,19 @@ def build_events_assets(
         )
 
     return [raw_events, rejected_events, silver_sessions]
+
+
+def _missing_neighbours(
+    context: AssetExecutionContext, days: list[date], raw_events: dict[str, pl.DataFrame]
+) -> list[str]:
+    """The day before and after the range that exist as partitions but are not in the lake."""
+    one_day = timedelta(days=1)
+    edges = ((days[0] - one_day).isoformat(), (days[-1] + one_day).isoformat())
+    partitions_def = context.assets_def.partitions_def
+    return [
+        key
+        for key in edges
+        if key not in raw_events
+        and partitions_def is not None
+        and partitions_def.has_partition_key(key)
+    ]

@@ -38,7 +38,7 @@ from orders_platform.assets.raw import build_raw_asset
 from orders_platform.checks.gates import run_gate
 from orders_platform.checks.schemas import SilverOrders
 from orders_platform.observability import counts_metadata, frame_metadata, table_schema
-from orders_platform.partitions import backfill_policy
+from orders_platform.partitions import lake_backfill_policy, warehouse_backfill_policy
 from orders_platform.storage.warehouse.base import Warehouse
 from orders_platform.transforms.enrich import enrich_orders
 from orders_platform.transforms.malformed import split_malformed
@@ -55,8 +55,6 @@ SILVER_GATE = "silver_orders_schema"
 
 
 def build_orders_assets(partitions_def: PartitionsDefinition, warehouse_kind: str) -> list:
-    policy = backfill_policy()
-
     raw_orders = build_raw_asset(
         RAW_ORDERS,
         lambda source, day: source.extract_orders(day),
@@ -94,7 +92,7 @@ def build_orders_assets(partitions_def: PartitionsDefinition, warehouse_kind: st
         },
         ins={"raw_orders": AssetIn(key=RAW_ORDERS)},
         partitions_def=partitions_def,
-        backfill_policy=policy,
+        backfill_policy=lake_backfill_policy(),
     )
     def validated_orders(context: AssetExecutionContext, raw_orders: dict[str, pl.DataFrame]):
         valid: dict[str, pl.DataFrame] = {}
@@ -169,7 +167,7 @@ def build_orders_assets(partitions_def: PartitionsDefinition, warehouse_kind: st
         kinds={"polars", warehouse_kind},
         owners=OWNERS,
         partitions_def=partitions_def,
-        backfill_policy=policy,
+        backfill_policy=warehouse_backfill_policy(),
         pool=WAREHOUSE_POOL,
         check_specs=[
             AssetCheckSpec(

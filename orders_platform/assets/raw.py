@@ -16,7 +16,7 @@ from dagster import (
 
 from orders_platform.assets.keys import LAKE_IO_MANAGER, OWNERS
 from orders_platform.observability import frame_metadata
-from orders_platform.partitions import backfill_policy
+from orders_platform.partitions import lake_backfill_policy
 from orders_platform.sources.base import RawSource
 from orders_platform.transforms.schema import LINEAGE_SCHEMA
 
@@ -53,7 +53,7 @@ def build_raw_asset(
         kinds={"python", "parquet"},
         owners=OWNERS,
         partitions_def=partitions_def,
-        backfill_policy=backfill_policy(),
+        backfill_policy=lake_backfill_policy(),
         io_manager_key=LAKE_IO_MANAGER,
         description=description,
     )

@@ -28,8 +28,12 @@ on get their silver too; to skip history, set the cursor to the latest storage i
 silver/orders of D is requested for the latest validated/orders event of D unless:
 
 - the run that produced it also planned silver/orders for D (a whole-graph run of the daily
-  job, the schedule, a full backfill): that run writes it itself, no double work (the
-  planned asset partitions are its ASSET_MATERIALIZATION_PLANNED events);
+  job, the schedule): that run writes it itself, no double work (the planned asset
+  partitions are its ASSET_MATERIALIZATION_PLANNED events); likewise when the run belongs
+  to an asset backfill (tag ``dagster/backfill``) whose target includes silver/orders for D
+  and which is still running or succeeded: lake and warehouse assets have different
+  backfill policies, so the backfill writes silver in later runs of its own. A canceled or
+  failed backfill no longer counts, so a tick after that picks its days up;
 - a blocking check of validated/orders failed with severity ERROR for D in that run (e.g.
   ``ORDERS_REJECT_RATE_SEVERITY=ERROR``): blocking checks only stop downstream steps of
   their own run, so the sensor must not carry the bad partition to silver either. Until the
@@ -97,6 +101,7 @@ from dagster import (
     AssetRecordsFilter,
     DagsterEventType,
     DagsterInstance,
+    DagsterRun,
     DagsterRunStatus,
     DefaultSensorStatus,
     EventLogRecord,
@@ -111,6 +116,11 @@ from dagster import (
     run_failure_sensor,
     sensor,
 )
+
+# Backfill records have no public API; these are the types `DagsterInstance.get_backfill`
+# returns and the tag Dagster puts on every backfill run.
+from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+from dagster._core.storage.tags import BACKFILL_ID_TAG
 
 from orders_platform.assets.keys import RAW_EVENTS, SILVER_ORDERS, SILVER_SESSIONS, VALIDATED_ORDERS
 from orders_platform.automation.jobs import (
@@ -204,11 +214,15 @@ class RunFacts:
     FINISHED = frozenset(
         {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
     )
+    BACKFILL_WILL_RUN = frozenset(
+        {BulkActionStatus.REQUESTED, BulkActionStatus.COMPLETED, BulkActionStatus.COMPLETED_SUCCESS}
+    )
 
     def __init__(self, instance: DagsterInstance) -> None:
         self._instance = instance
         self._events: dict[tuple[str, DagsterEventType], list[Any]] = {}
-        self._finished: dict[str, bool] = {}
+        self._runs: dict[str, DagsterRun | None] = {}
+        self._backfills: dict[str, PartitionBackfill | None] = {}
 
     def _data(self, run_id: str, event_type: DagsterEventType) -> list[Any]:
         if (run_id, event_type) not in self._events:
@@ -221,7 +235,8 @@ class RunFacts:
         return self._events[(run_id, event_type)]
 
     def planned(self, run_id: str | None, key: AssetKey, partition: str) -> bool:
-        """Whether the run planned `key` for `partition` (so it writes it itself)."""
+        """Whether the run, or the asset backfill it belongs to, planned `key` for
+        `partition` (so the sensor must not request it a second time)."""
         if not run_id:  # a runless (reported) materialization
             return False
         for planned in self._data(run_id, DagsterEventType.ASSET_MATERIALIZATION_PLANNED):
@@ -231,15 +246,39 @@ class RunFacts:
                 return True
             if planned.partitions_subset is not None and partition in planned.partitions_subset:
                 return True
-        return False
+        return self._backfill_targets(run_id, key, partition)
+
+    def _backfill_targets(self, run_id: str, key: AssetKey, partition: str) -> bool:
+        """An asset backfill runs lake and warehouse assets in separate runs (different
+        backfill policies): silver of a backfilled day is launched by the backfill itself
+        once the lake run is done, unless the backfill was stopped."""
+        backfill_id = self._tag(run_id, BACKFILL_ID_TAG)
+        if backfill_id is None:
+            return False
+        if backfill_id not in self._backfills:
+            self._backfills[backfill_id] = self._instance.get_backfill(backfill_id)
+        backfill = self._backfills[backfill_id]
+        if backfill is None or backfill.status not in self.BACKFILL_WILL_RUN:
+            return False
+        data = backfill.asset_backfill_data
+        if data is None:  # a job backfill, or one stored in the old serialized form
+            return False
+        subset = data.target_subset.partitions_subsets_by_asset_key.get(key)
+        return subset is not None and partition in subset
+
+    def _tag(self, run_id: str, tag: str) -> str | None:
+        if run_id not in self._runs:
+            self._runs[run_id] = self._instance.get_run_by_id(run_id)
+        run = self._runs[run_id]
+        return None if run is None else run.tags.get(tag)
 
     def finished(self, run_id: str | None) -> bool:
         if not run_id:
             return True
-        if run_id not in self._finished:
-            run = self._instance.get_run_by_id(run_id)
-            self._finished[run_id] = run is None or run.status in self.FINISHED
-        return self._finished[run_id]
+        if run_id not in self._runs:
+            self._runs[run_id] = self._instance.get_run_by_id(run_id)
+        run = self._runs[run_id]
+        return run is None or run.status in self.FINISHED
 
     def failed_blocking_checks(self, run_id: str | None, key: AssetKey, partition: str) -> list:
         """Names of the blocking ERROR checks on `key` that failed for `partition` in the run."""
@@ -332,7 +371,7 @@ def build_silver_orders_sensor(
             )
         notes = []
         if in_run:
-            notes.append(f"silver/orders already planned by the producing run for {in_run}")
+            notes.append(f"silver/orders already planned by the producing run or its backfill for {in_run}")
         if blocked:
             notes.append(f"blocked by failed blocking checks of validated/orders: {blocked}")
         if pending:
@@ -411,7 +450,7 @@ def build_silver_sessions_sensor(
         if waiting:
             notes.append(f"waiting for raw/events of D-1..D+1 for {waiting}")
         if in_run:
-            notes.append(f"silver/sessions already planned by the producing run for {in_run}")
+            notes.append(f"silver/sessions already planned by the producing run or its backfill for {in_run}")
         if has_more:
             notes.append(f"more than {MAX_RECORDS_PER_TICK} new events: continuing next tick")
         return _result(context, requests, str(last), notes)

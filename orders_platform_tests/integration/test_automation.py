@@ -394,6 +394,50 @@ def test_sessions_sensor_first_partition_and_backlog_in_pages(defs, instance, mo
     assert seen == [day(i, FIRST_DAY) for i in range(4)]
 
 
+def test_sensors_leave_silver_of_a_running_asset_backfill_to_the_backfill(defs, instance):
+    """A UI backfill runs the lake assets first (one run) and silver after it, in runs of
+    its own: the sensors must not launch silver for those days a second time - unless
+    the backfill was stopped, then they pick the days up."""
+    from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+
+    days = [day(0), day(1), day(2)]
+    backfill = PartitionBackfill.from_asset_partitions(
+        backfill_id="orderstestbf",
+        asset_graph=defs.resolve_asset_graph(),
+        partition_names=days,
+        asset_selection=list(defs.resolve_asset_graph().materializable_asset_keys),
+        backfill_timestamp=datetime.now(UTC).timestamp(),
+        tags={},
+        dynamic_partitions_store=instance,
+        all_partitions=False,
+        title=None,
+        description=None,
+        run_config=None,
+    )
+    instance.add_backfill(backfill)
+    lake = AssetSelection.assets(RAW_ORDERS, VALIDATED_ORDERS, REJECTED_ORDERS, RAW_EVENTS)
+    for partition in days:
+        assert materialize(
+            [*defs.assets, *defs.asset_checks],
+            partition_key=partition,
+            resources=defs.resources,
+            instance=instance,
+            selection=lake,
+            tags={"dagster/backfill": backfill.backfill_id},
+        ).success
+
+    orders = tick(build_silver_orders_sensor(), instance, defs)
+    assert not orders.run_requests
+    assert f"already planned by the producing run or its backfill for {days}" in orders.skip_message
+    sessions = tick(build_silver_sessions_sensor(PARTITIONS), instance, defs)
+    assert not sessions.run_requests
+    assert f"already planned by the producing run or its backfill for ['{day(1)}']" in sessions.skip_message
+
+    instance.update_backfill(backfill.with_status(BulkActionStatus.CANCELED))
+    assert requested(tick(build_silver_orders_sensor(), instance, defs)) == days
+    assert requested(tick(build_silver_sessions_sensor(PARTITIONS), instance, defs)) == [day(1)]
+
+
 def test_schedule_run_then_sensors_complete_the_day(defs, instance):
     """The daily flow for real: the schedule's run for D, then the sensors."""
     orders_sensor = build_silver_orders_sensor()

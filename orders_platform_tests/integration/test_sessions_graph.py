@@ -103,3 +103,50 @@ def test_sessions_metadata_for_the_operator(platform, instance):
     assert 0 < meta["conversion_rate"].value < 1
     assert meta["median_duration_seconds"].value == table["duration_seconds"].median()
     assert meta["event_partitions_read"].value == [day(-1), day(0), day(1)]
+
+
+def sessions_metadata(result) -> dict:
+    (event,) = [
+        e
+        for e in result.get_asset_materialization_events()
+        if e.materialization.asset_key == SESSIONS
+    ]
+    return event.materialization.metadata
+
+
+def test_missing_next_day_makes_the_day_provisional_until_it_lands(platform, instance):
+    defs = platform.definitions(ORDERS_DEMO_EVENTS_PER_DAY=EVENTS_PER_DAY)
+    load_raw_events(defs, instance, (-1, 0))
+    meta = sessions_metadata(run(defs, day(0), instance, [SESSIONS]))
+    assert meta["provisional"].value is True
+    assert meta["missing_neighbour_partitions"].value == [day(1)]
+    assert meta["event_partitions_read"].value == [day(-1), day(0)]
+    cut = sessions_table(platform)
+
+    load_raw_events(defs, instance, (1,))
+    meta = sessions_metadata(run(defs, day(0), instance, [SESSIONS]))
+    assert meta["provisional"].value is False
+    assert meta["missing_neighbour_partitions"].value == []
+    final = sessions_table(platform)
+    # Same sessions (they start on the day either way); those crossing midnight grew.
+    assert final["session_id"].to_list() == cut["session_id"].to_list()
+    assert (final["event_count"] >= cut["event_count"]).all()
+    assert final["event_count"].sum() > cut["event_count"].sum()
+
+
+def test_sessions_of_a_day_without_its_own_events_fail_and_write_nothing(platform, instance):
+    defs = platform.definitions(ORDERS_DEMO_EVENTS_PER_DAY=EVENTS_PER_DAY)
+    load_raw_events(defs, instance, (-1, 1))
+    result = materialize(
+        [*defs.assets, *defs.asset_checks],
+        partition_key=day(0),
+        resources=defs.resources,
+        instance=instance,
+        selection=[SESSIONS],
+        raise_on_error=False,
+    )
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    message = failure.step_failure_data.error.message
+    assert f"raw/events is not in the lake for ['{day(0)}']" in message
+    assert not Path(platform.duckdb_path).exists(), "nothing was written to the warehouse"
