@@ -47,3 +47,18 @@ class OrdersPlatform:
         from orders_platform.storage.warehouse.duckdb import DuckDBWarehouse
 
         return DuckDBWarehouse(path=self.duckdb_path)
+
+
+def materialize_day(defs, partition: str, instance, selection, resources=None, raise_on_error=True):
+    """Run `selection` (asset keys) of `defs` for one partition, in process, as the tests'
+    stand-in for a launched run; `resources` default to the definitions' own."""
+    from dagster import AssetSelection, materialize
+
+    return materialize(
+        [*defs.assets, *defs.asset_checks],
+        partition_key=partition,
+        resources=defs.resources if resources is None else resources,
+        instance=instance,
+        selection=AssetSelection.assets(*selection),
+        raise_on_error=raise_on_error,
+    )

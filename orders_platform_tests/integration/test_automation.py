@@ -431,7 +431,10 @@ def test_sensors_leave_silver_of_a_running_asset_backfill_to_the_backfill(defs, 
     assert f"already planned by the producing run or its backfill for {days}" in orders.skip_message
     sessions = tick(build_silver_sessions_sensor(PARTITIONS), instance, defs)
     assert not sessions.run_requests
-    assert f"already planned by the producing run or its backfill for ['{day(1)}']" in sessions.skip_message
+    assert (
+        f"already planned by the producing run or its backfill for ['{day(1)}']"
+        in sessions.skip_message
+    )
 
     instance.update_backfill(backfill.with_status(BulkActionStatus.CANCELED))
     assert requested(tick(build_silver_orders_sensor(), instance, defs)) == days

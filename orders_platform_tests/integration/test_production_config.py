@@ -26,29 +26,29 @@ import polars as pl
 import pytest
 from dagster import (
     AssetKey,
-    AssetSelection,
     DagsterInstance,
-    materialize,
     serialize_value,
 )
 from polars.testing import assert_frame_equal
 
+from orders_platform.assets.keys import (
+    RAW_EVENTS,
+    RAW_ORDERS,
+    REJECTED_EVENTS,
+    REJECTED_ORDERS,
+    SILVER_ORDERS,
+    SILVER_SESSIONS,
+    VALIDATED_ORDERS,
+)
 from orders_platform.settings import SettingsError, load_settings
-from orders_platform_tests.servers.moto_s3 import BUCKET, LAKE_ROOT, S3Env
-from orders_platform_tests.support import DAY
+from orders_platform_tests.servers.moto_s3 import BUCKET, LAKE_ROOT, S3Env, lake_url
+from orders_platform_tests.support import DAY, materialize_day
 
 pytestmark = pytest.mark.filterwarnings(
     # fakesnow's server, not our code: it copies DuckDB results to Arrow for the connector.
     "ignore:Arrow output on a DB-API result:UserWarning"
 )
 
-RAW_ORDERS = AssetKey(["raw", "orders"])
-VALIDATED_ORDERS = AssetKey(["validated", "orders"])
-REJECTED_ORDERS = AssetKey(["validated", "rejected_orders"])
-SILVER_ORDERS = AssetKey(["silver", "orders"])
-RAW_EVENTS = AssetKey(["raw", "events"])
-REJECTED_EVENTS = AssetKey(["validated", "rejected_events"])
-SILVER_SESSIONS = AssetKey(["silver", "sessions"])
 ORDERS_GRAPH = [RAW_ORDERS, VALIDATED_ORDERS, REJECTED_ORDERS, SILVER_ORDERS]
 
 SNOWFLAKE_PASSWORD = "sf-pw-9f3b1c"
@@ -91,26 +91,8 @@ def production_env(
     return env
 
 
-def run(defs, partition: str, instance: DagsterInstance, selection: list[AssetKey]):
-    return materialize(
-        [*defs.assets, *defs.asset_checks],
-        resources=defs.resources,
-        partition_key=partition,
-        selection=AssetSelection.assets(*selection),
-        instance=instance,
-    )
-
-
-def lake_key(key: AssetKey, partition: str) -> str:
-    return f"lake/{'/'.join(key.path)}/dt={partition}/part-0.parquet"
-
-
-def read_lake(s3: S3Env, key: AssetKey, partition: str) -> pl.DataFrame:
-    return pl.read_parquet(
-        f"s3://{BUCKET}/{lake_key(key, partition)}",
-        storage_options=s3.polars_options(),
-        hive_partitioning=False,
-    )
+def lake_object(key: AssetKey, partition: str) -> str:
+    return lake_url(key, partition).removeprefix(f"s3://{BUCKET}/")
 
 
 def check_results(result) -> dict[str, bool]:
@@ -155,11 +137,11 @@ def test_production_graph_from_environment(production_env, s3, caplog, capsys):
 
     results = []
     with DagsterInstance.ephemeral() as instance:
-        orders_run = run(defs, day(), instance, ORDERS_GRAPH)
+        orders_run = materialize_day(defs, day(), instance, ORDERS_GRAPH)
         results.append(orders_run)
         for offset in (-1, 0, 1):
-            results.append(run(defs, day(offset), instance, [RAW_EVENTS]))
-        sessions_run = run(defs, day(), instance, [REJECTED_EVENTS, SILVER_SESSIONS])
+            results.append(materialize_day(defs, day(offset), instance, [RAW_EVENTS]))
+        sessions_run = materialize_day(defs, day(), instance, [REJECTED_EVENTS, SILVER_SESSIONS])
         results.append(sessions_run)
         assert all(r.success for r in results)
         assert check_results(orders_run) == {
@@ -182,7 +164,7 @@ def test_production_graph_from_environment(production_env, s3, caplog, capsys):
         silver = warehouse.read_table("silver.orders").sort("order_id")
 
         # Re-materializing the day changes nothing in silver.orders.
-        rerun = run(defs, day(), instance, ORDERS_GRAPH)
+        rerun = materialize_day(defs, day(), instance, ORDERS_GRAPH)
         results.append(rerun)
         assert rerun.success and all(check_results(rerun).values())
         (silver_meta,) = [
@@ -197,15 +179,15 @@ def test_production_graph_from_environment(production_env, s3, caplog, capsys):
         stored = stored_text(instance, results)
 
     # The lake on S3: exactly the Hive-style partition files of the runs.
-    expected = {lake_key(k, day()) for k in (RAW_ORDERS, VALIDATED_ORDERS, REJECTED_ORDERS)}
-    expected |= {lake_key(RAW_EVENTS, day(o)) for o in (-1, 0, 1)}
-    expected.add(lake_key(REJECTED_EVENTS, day()))
+    expected = {lake_object(k, day()) for k in (RAW_ORDERS, VALIDATED_ORDERS, REJECTED_ORDERS)}
+    expected |= {lake_object(RAW_EVENTS, day(o)) for o in (-1, 0, 1)}
+    expected.add(lake_object(REJECTED_EVENTS, day()))
     objects = {path.removeprefix(f"{BUCKET}/") for path in s3.fs().find(f"{BUCKET}/lake")}
     assert objects == expected
 
-    raw = read_lake(s3, RAW_ORDERS, day())
-    valid = read_lake(s3, VALIDATED_ORDERS, day()).sort("order_id")
-    rejected = read_lake(s3, REJECTED_ORDERS, day())
+    raw = s3.read_lake(RAW_ORDERS, day())
+    valid = s3.read_lake(VALIDATED_ORDERS, day()).sort("order_id")
+    rejected = s3.read_lake(REJECTED_ORDERS, day())
     assert raw.height >= ORDERS_PER_DAY
     assert raw["_source"].unique().to_list() == ["demo"]
     assert valid["order_id"].is_unique().all()
@@ -232,7 +214,7 @@ def test_production_graph_from_environment(production_env, s3, caplog, capsys):
         assert row["created_at"].utcoffset() == timedelta(0)
 
     # silver.sessions holds the sessions starting on D, as computed from the lake's events.
-    events = pl.concat([read_lake(s3, RAW_EVENTS, day(o)) for o in (-1, 0, 1)], how="vertical")
+    events = pl.concat([s3.read_lake(RAW_EVENTS, day(o)) for o in (-1, 0, 1)], how="vertical")
     valid_events = clean_events(events).valid
     expected_sessions = sessions_for_day(
         valid_events, DAY, timedelta(minutes=settings.session_gap_minutes)

@@ -27,8 +27,17 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from dagster import AssetKey, AssetSelection, DagsterInstance, materialize, serialize_value
+from dagster import DagsterInstance, serialize_value
 
+from orders_platform.assets.keys import (
+    RAW_EVENTS,
+    RAW_ORDERS,
+    REJECTED_EVENTS,
+    REJECTED_ORDERS,
+    SILVER_ORDERS,
+    SILVER_SESSIONS,
+    VALIDATED_ORDERS,
+)
 from orders_platform.storage import lake
 from orders_platform.storage.lake import ParquetLakeIOManager
 from orders_platform.storage.s3 import (
@@ -38,16 +47,16 @@ from orders_platform.storage.s3 import (
     s3_resource,
     sweep_lake,
 )
-from orders_platform_tests.servers.moto_s3 import BUCKET, LAKE_ROOT, LOGS_BUCKET, REGION, S3Env
-from orders_platform_tests.support import DAY, REPO_ROOT, OrdersPlatform
+from orders_platform_tests.servers.moto_s3 import (
+    BUCKET,
+    LAKE_ROOT,
+    LOGS_BUCKET,
+    REGION,
+    S3Env,
+    lake_url,
+)
+from orders_platform_tests.support import DAY, REPO_ROOT, OrdersPlatform, materialize_day
 
-RAW_ORDERS = AssetKey(["raw", "orders"])
-VALIDATED_ORDERS = AssetKey(["validated", "orders"])
-REJECTED_ORDERS = AssetKey(["validated", "rejected_orders"])
-SILVER_ORDERS = AssetKey(["silver", "orders"])
-RAW_EVENTS = AssetKey(["raw", "events"])
-REJECTED_EVENTS = AssetKey(["validated", "rejected_events"])
-SILVER_SESSIONS = AssetKey(["silver", "sessions"])
 ORDERS_GRAPH = [RAW_ORDERS, VALIDATED_ORDERS, REJECTED_ORDERS, SILVER_ORDERS]
 LAKE_ORDERS = [RAW_ORDERS, VALIDATED_ORDERS, REJECTED_ORDERS]
 
@@ -88,27 +97,6 @@ def production_definitions(platform: OrdersPlatform, **overrides):
     resources = dict(defs.resources)
     assert resources["lake_io_manager"].storage_options, "resources.py wires S3 options"
     return settings, defs, resources
-
-
-def run(defs, resources, partition: str, instance, selection, raise_on_error=True):
-    return materialize(
-        [*defs.assets, *defs.asset_checks],
-        partition_key=partition,
-        resources=resources,
-        instance=instance,
-        selection=AssetSelection.assets(*selection),
-        raise_on_error=raise_on_error,
-    )
-
-
-def lake_url(key: AssetKey, partition: str) -> str:
-    return f"{LAKE_ROOT}/{'/'.join(key.path)}/dt={partition}/part-0.parquet"
-
-
-def read_lake(s3: S3Env, key: AssetKey, partition: str) -> pl.DataFrame:
-    return pl.read_parquet(
-        lake_url(key, partition), storage_options=s3.polars_options(), hive_partitioning=False
-    )
 
 
 def stable(frame: pl.DataFrame) -> pl.DataFrame:
@@ -227,10 +215,18 @@ def test_orders_and_sessions_on_s3(s3, tmp_path, caplog, capsys):
     results = []
     with DagsterInstance.ephemeral() as instance:
         for partition in days:
-            results.append(run(defs, resources, partition, instance, ORDERS_GRAPH))
+            results.append(
+                materialize_day(defs, partition, instance, ORDERS_GRAPH, resources=resources)
+            )
         for offset in (-1, 0, 1):
-            results.append(run(defs, resources, day(offset), instance, [RAW_EVENTS]))
-        results.append(run(defs, resources, day(0), instance, [REJECTED_EVENTS, SILVER_SESSIONS]))
+            results.append(
+                materialize_day(defs, day(offset), instance, [RAW_EVENTS], resources=resources)
+            )
+        results.append(
+            materialize_day(
+                defs, day(0), instance, [REJECTED_EVENTS, SILVER_SESSIONS], resources=resources
+            )
+        )
         assert all(r.success for r in results)
         stored_events = run_event_text(instance, [r.run_id for r in results])
 
@@ -243,7 +239,7 @@ def test_orders_and_sessions_on_s3(s3, tmp_path, caplog, capsys):
     assert set(lake_objects(s3)) == expected
 
     # Polars (object_store) reads every partition back.
-    frames = {(key, p): read_lake(s3, key, p) for key in LAKE_ORDERS for p in days}
+    frames = {(key, p): s3.read_lake(key, p) for key in LAKE_ORDERS for p in days}
     for partition in days:
         raw = frames[(RAW_ORDERS, partition)]
         valid = frames[(VALIDATED_ORDERS, partition)]
@@ -283,12 +279,16 @@ def test_orders_and_sessions_on_s3(s3, tmp_path, caplog, capsys):
     silver_before = silver.sort("order_id")
     sessions_before = sessions.sort("session_id")
     with DagsterInstance.ephemeral() as instance:
-        again = [run(defs, resources, day(0), instance, ORDERS_GRAPH)]
-        again.append(run(defs, resources, day(0), instance, [REJECTED_EVENTS, SILVER_SESSIONS]))
+        again = [materialize_day(defs, day(0), instance, ORDERS_GRAPH, resources=resources)]
+        again.append(
+            materialize_day(
+                defs, day(0), instance, [REJECTED_EVENTS, SILVER_SESSIONS], resources=resources
+            )
+        )
         assert all(r.success for r in again)
         stored_events += run_event_text(instance, [r.run_id for r in again])
     for key in LAKE_ORDERS:
-        assert stable(read_lake(s3, key, day(0))).equals(stable(frames[(key, day(0))]))
+        assert stable(s3.read_lake(key, day(0))).equals(stable(frames[(key, day(0))]))
     assert set(lake_objects(s3)) == expected
     assert platform.warehouse().read_table("silver.orders").sort("order_id").equals(silver_before)
     assert stable(platform.warehouse().read_table("silver.sessions").sort("session_id")).equals(
@@ -314,8 +314,14 @@ def test_failed_write_keeps_the_previous_partition_whole(s3, tmp_path, monkeypat
     settings, defs, resources = production_definitions(platform)
     partition = day(0)
     with DagsterInstance.ephemeral() as instance:
-        run(defs, resources, partition, instance, [RAW_ORDERS, VALIDATED_ORDERS, REJECTED_ORDERS])
-        before = {key: read_lake(s3, key, partition) for key in LAKE_ORDERS}
+        materialize_day(
+            defs,
+            partition,
+            instance,
+            [RAW_ORDERS, VALIDATED_ORDERS, REJECTED_ORDERS],
+            resources=resources,
+        )
+        before = {key: s3.read_lake(key, partition) for key in LAKE_ORDERS}
         objects_before = lake_objects(s3)
 
         written = []
@@ -332,12 +338,12 @@ def test_failed_write_keeps_the_previous_partition_whole(s3, tmp_path, monkeypat
 
         with monkeypatch.context() as patch:
             patch.setattr(lake, "_write_frame", crash_midway)
-            failed = run(
+            failed = materialize_day(
                 defs,
-                resources,
                 partition,
                 instance,
                 [RAW_ORDERS, VALIDATED_ORDERS, REJECTED_ORDERS],
+                resources=resources,
                 raise_on_error=False,
             )
         assert not failed.success
@@ -345,7 +351,7 @@ def test_failed_write_keeps_the_previous_partition_whole(s3, tmp_path, monkeypat
 
         # Readers still see the previous, complete partitions.
         for key, frame in before.items():
-            assert read_lake(s3, key, partition).equals(frame)
+            assert s3.read_lake(key, partition).equals(frame)
         assert lake_objects(s3) == objects_before
 
         # A hard crash (no cleanup) leaves a half-written temporary object and perhaps an
@@ -376,9 +382,9 @@ def test_failed_write_keeps_the_previous_partition_whole(s3, tmp_path, monkeypat
         assert lake_objects(s3) == objects_before
 
         # The next write succeeds and replaces the partitions.
-        assert run(defs, resources, partition, instance, LAKE_ORDERS).success
+        assert materialize_day(defs, partition, instance, LAKE_ORDERS, resources=resources).success
     for key, frame in before.items():
-        assert stable(read_lake(s3, key, partition)).equals(stable(frame))
+        assert stable(s3.read_lake(key, partition)).equals(stable(frame))
     assert lake_objects(s3) == objects_before
 
 
@@ -417,7 +423,7 @@ def test_duckdb_httpfs_reads_the_s3_lake(s3, tmp_path):
     platform = OrdersPlatform(tmp_path)
     _, defs, resources = production_definitions(platform)
     with DagsterInstance.ephemeral() as instance:
-        run(defs, resources, day(0), instance, [RAW_ORDERS])
+        materialize_day(defs, day(0), instance, [RAW_ORDERS], resources=resources)
     con.execute(
         "CREATE SECRET lake (TYPE s3, KEY_ID ?, SECRET ?, REGION ?, ENDPOINT ?, "
         "URL_STYLE 'path', USE_SSL false)",
@@ -428,7 +434,7 @@ def test_duckdb_httpfs_reads_the_s3_lake(s3, tmp_path):
         "hive_partitioning = true)"
     ).fetchone()
     con.close()
-    assert rows == read_lake(s3, RAW_ORDERS, day(0)).height
+    assert rows == s3.read_lake(RAW_ORDERS, day(0)).height
 
 
 # --------------------------------------------------------------------------------------------
@@ -520,7 +526,7 @@ def test_postgres_instance_from_deploy_yaml(pg_home, pg_database, s3, tmp_path):
         assert instance.run_monitoring_max_runtime_seconds == 4 * 3600
         assert not instance.telemetry_enabled
 
-        result = run(defs, resources, day(0), instance, ORDERS_GRAPH)
+        result = materialize_day(defs, day(0), instance, ORDERS_GRAPH, resources=resources)
         assert result.success
         records = instance.fetch_materializations(SILVER_ORDERS, limit=10).records
         assert [(r.run_id, r.asset_materialization.partition) for r in records] == [

@@ -16,7 +16,7 @@ SESSIONS = AssetKey(["silver", "sessions"])
 EVENTS_PER_DAY = "6000"
 
 
-def run(defs, partition: str, instance, selection):
+def run(defs, partition: str, instance, selection):  # noqa: D103
     return materialize(
         [*defs.assets, *defs.asset_checks],
         partition_key=partition,

@@ -22,6 +22,11 @@ LAKE_ROOT = f"s3://{BUCKET}/lake"
 REGION = "us-east-1"
 
 
+def lake_url(key, partition: str) -> str:
+    """Where the lake IO manager stores partition `partition` of asset `key` (SPEC §7)."""
+    return f"{LAKE_ROOT}/{'/'.join(key.path)}/dt={partition}/part-0.parquet"
+
+
 @dataclass
 class S3Env:
     endpoint: str
@@ -36,6 +41,14 @@ class S3Env:
             "aws_region": REGION,
             "aws_allow_http": "true",
         }
+
+    def read_lake(self, key, partition: str):
+        """The lake's Parquet file of asset `key` and `partition`, read back with Polars."""
+        import polars as pl
+
+        return pl.read_parquet(
+            lake_url(key, partition), storage_options=self.polars_options(), hive_partitioning=False
+        )
 
     def fs(self):
         import s3fs
