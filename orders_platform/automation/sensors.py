@@ -371,7 +371,9 @@ def build_silver_orders_sensor(
             )
         notes = []
         if in_run:
-            notes.append(f"silver/orders already planned by the producing run or its backfill for {in_run}")
+            notes.append(
+                f"silver/orders already planned by the producing run or its backfill for {in_run}"
+            )
         if blocked:
             notes.append(f"blocked by failed blocking checks of validated/orders: {blocked}")
         if pending:
@@ -450,7 +452,9 @@ def build_silver_sessions_sensor(
         if waiting:
             notes.append(f"waiting for raw/events of D-1..D+1 for {waiting}")
         if in_run:
-            notes.append(f"silver/sessions already planned by the producing run or its backfill for {in_run}")
+            notes.append(
+                f"silver/sessions already planned by the producing run or its backfill for {in_run}"
+            )
         if has_more:
             notes.append(f"more than {MAX_RECORDS_PER_TICK} new events: continuing next tick")
         return _result(context, requests, str(last), notes)

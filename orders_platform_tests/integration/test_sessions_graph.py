@@ -6,9 +6,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
-from dagster import AssetKey, materialize
+from dagster import AssetKey
 
-from orders_platform_tests.support import DAY
+from orders_platform_tests.support import DAY, materialize_day
 
 RAW_EVENTS = AssetKey(["raw", "events"])
 REJECTED_EVENTS = AssetKey(["validated", "rejected_events"])
@@ -16,14 +16,8 @@ SESSIONS = AssetKey(["silver", "sessions"])
 EVENTS_PER_DAY = "6000"
 
 
-def run(defs, partition: str, instance, selection):  # noqa: D103
-    return materialize(
-        [*defs.assets, *defs.asset_checks],
-        partition_key=partition,
-        resources=defs.resources,
-        instance=instance,
-        selection=selection,
-    )
+def run(defs, partition: str, instance, selection):
+    return materialize_day(defs, partition, instance, selection)
 
 
 def day(offset: int) -> str:
@@ -137,14 +131,7 @@ def test_missing_next_day_makes_the_day_provisional_until_it_lands(platform, ins
 def test_sessions_of_a_day_without_its_own_events_fail_and_write_nothing(platform, instance):
     defs = platform.definitions(ORDERS_DEMO_EVENTS_PER_DAY=EVENTS_PER_DAY)
     load_raw_events(defs, instance, (-1, 1))
-    result = materialize(
-        [*defs.assets, *defs.asset_checks],
-        partition_key=day(0),
-        resources=defs.resources,
-        instance=instance,
-        selection=[SESSIONS],
-        raise_on_error=False,
-    )
+    result = materialize_day(defs, day(0), instance, [SESSIONS], raise_on_error=False)
     assert not result.success
     (failure,) = [e for e in result.all_events if e.is_step_failure]
     message = failure.step_failure_data.error.message
