@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 PYTEST_ARGS ?=
 
-.PHONY: dev test lint bench materialize clean
+.PHONY: dev test lint bench materialize backfill clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found (set PYTHON=...)"; exit 1; }
@@ -39,6 +39,11 @@ materialize: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster asset materialize -m orders_platform.definitions \
 	  --select 'raw/orders,validated/orders,validated/rejected_orders,silver/orders' \
 	  --partition $(PARTITION)
+
+# e.g. make backfill START=2026-03-01 END=2026-03-30 (needs `make dev` running)
+backfill: $(STAMP)
+	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make backfill START=YYYY-MM-DD END=YYYY-MM-DD"; exit 2; }
+	$(BIN)/python -m orders_platform.ops.backfill launch --start $(START) --end $(END) --wait
 
 clean:
 	rm -rf data .dagster_home

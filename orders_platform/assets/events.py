@@ -51,6 +51,7 @@ from orders_platform.transforms.sessions import (
 )
 
 SESSIONS_GATE = "sessions_schema"
+BACKFILL_TAG = "dagster/backfill"
 SESSIONS_RECONCILIATION = "events_reconciliation"
 
 
@@ -163,12 +164,20 @@ def build_events_assets(
     ):
         started = datetime.now(UTC)
         absent = [k for k in context.partition_keys if k not in raw_events]
-        if absent:
+        if len(absent) == len(context.partition_keys) and BACKFILL_TAG not in context.run.tags:
             raise Failure(
                 description=f"raw/events is not in the lake for {absent}: materialize raw/events "
                 "for those days first; nothing was written to the warehouse"
             )
-        days = [date.fromisoformat(k) for k in context.partition_keys]
+        if absent:
+            # A UI backfill of D1..Dn targets sessions of D1-1..Dn+1 too (the partition
+            # mapping carries raw/events of D1 to sessions of D1-1): days never extracted
+            # are left alone rather than failing the backfill or emptying the table.
+            context.log.warning(
+                f"raw/events of {absent} is not in the lake: silver.sessions of those days is "
+                "left as it is"
+            )
+        days = [date.fromisoformat(k) for k in context.partition_keys if k in raw_events]
         missing_neighbours = _missing_neighbours(context, days, raw_events)
         if missing_neighbours:
             context.log.warning(
@@ -176,7 +185,8 @@ def build_events_assets(
                 "edge of the range are provisional (a session crossing that midnight is cut); "
                 "silver_sessions_sensor re-derives them when those days land"
             )
-        valid = pl.concat([clean_events(df).valid for df in raw_events.values()]).rechunk()
+        frames = list(raw_events.values()) or [pl.DataFrame(schema=RAW_EVENTS_SCHEMA)]
+        valid = pl.concat([clean_events(df).valid for df in frames]).rechunk()
         per_day = {day: sessions_for_day(valid, day, session_gap) for day in days}
         combined = (
             pl.concat(list(per_day.values())) if per_day else pl.DataFrame(schema=SESSIONS_SCHEMA)
@@ -226,6 +236,7 @@ def build_events_assets(
                 "possibly_truncated_sessions": truncated,
                 "event_partitions_read": MetadataValue.json(loaded_days),
                 "provisional": bool(missing_neighbours),
+                "skipped_partitions": MetadataValue.json(absent),
                 "missing_neighbour_partitions": MetadataValue.json(missing_neighbours),
                 "seconds": MetadataValue.float(
                     round((datetime.now(UTC) - started).total_seconds(), 3)
@@ -247,14 +258,14 @@ def build_events_assets(
 def _missing_neighbours(
     context: AssetExecutionContext, days: list[date], raw_events: dict[str, pl.DataFrame]
 ) -> list[str]:
-    """The day before and after the range that exist as partitions but are not in the lake."""
+    """Days next to `days` that exist as partitions but whose raw/events is not in the lake."""
     one_day = timedelta(days=1)
-    edges = ((days[0] - one_day).isoformat(), (days[-1] + one_day).isoformat())
+    neighbours = {(d + step).isoformat() for d in days for step in (-one_day, one_day)}
     partitions_def = context.assets_def.partitions_def
-    return [
+    return sorted(
         key
-        for key in edges
+        for key in neighbours
         if key not in raw_events
         and partitions_def is not None
         and partitions_def.has_partition_key(key)
-    ]
+    )

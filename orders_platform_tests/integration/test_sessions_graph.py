@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
-from dagster import AssetKey
+from dagster import AssetKey, materialize
 
 from orders_platform_tests.support import DAY, materialize_day
 
@@ -137,3 +137,35 @@ def test_sessions_of_a_day_without_its_own_events_fail_and_write_nothing(platfor
     message = failure.step_failure_data.error.message
     assert f"raw/events is not in the lake for ['{day(0)}']" in message
     assert not Path(platform.duckdb_path).exists(), "nothing was written to the warehouse"
+
+
+def test_backfill_edges_without_their_own_events_are_left_alone(platform, instance):
+    """A UI backfill of D..D+1 also targets sessions of D-1 and D+2 (the partition mapping
+    carries raw/events of D to sessions of D-1): days that were never extracted are skipped,
+    not failed, and the table keeps only the days that could be computed."""
+    defs = platform.definitions(ORDERS_DEMO_EVENTS_PER_DAY=EVENTS_PER_DAY)
+    load_raw_events(defs, instance, (0, 1))
+    result = materialize(
+        [*defs.assets, *defs.asset_checks],
+        resources=defs.resources,
+        instance=instance,
+        selection=[SESSIONS],
+        tags={
+            "dagster/backfill": "bfedges",
+            "dagster/asset_partition_range_start": day(-1),
+            "dagster/asset_partition_range_end": day(2),
+        },
+    )
+    events = [
+        e.materialization
+        for e in result.get_asset_materialization_events()
+        if e.materialization.asset_key == SESSIONS
+    ]
+    assert [e.partition for e in events] == [day(-1), day(0), day(1), day(2)]
+    meta = events[0].metadata
+    assert meta["skipped_partitions"].value == [day(-1), day(2)]
+    assert meta["provisional"].value is True
+    assert meta["missing_neighbour_partitions"].value == [day(-1), day(2)]
+    table = sessions_table(platform)
+    assert sorted(table["session_date"].unique().to_list()) == [DAY, DAY + timedelta(days=1)]
+    assert meta["sessions"].value == table.height
