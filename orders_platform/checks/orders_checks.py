@@ -13,7 +13,7 @@ from dagster import (
 )
 
 from orders_platform.assets.keys import RAW_ORDERS, REJECTED_ORDERS, VALIDATED_ORDERS
-from orders_platform.checks.gates import run_gate
+from orders_platform.checks.gates import run_gate_by_partition
 from orders_platform.checks.schemas import ValidatedOrders
 from orders_platform.observability import counts_metadata, markdown_table
 from orders_platform.transforms.reconcile import reconcile_orders
@@ -50,8 +50,9 @@ def build_orders_checks(
     def validated_orders_schema(
         context: AssetCheckExecutionContext, validated_orders: dict[str, pl.DataFrame]
     ) -> AssetCheckResult:
-        frames = [validated_orders[k] for k in context.partition_keys]
-        gate = run_gate(ValidatedOrders, pl.concat(frames) if len(frames) > 1 else frames[0])
+        gate = run_gate_by_partition(
+            ValidatedOrders, {k: validated_orders[k] for k in context.partition_keys}
+        )
         return AssetCheckResult(passed=gate.passed, metadata=gate.metadata)
 
     @asset_check(
