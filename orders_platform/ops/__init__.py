@@ -1,0 +1,1 @@
+"""Operator tools that drive a running Dagster deployment (webserver GraphQL API)."""
