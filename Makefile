@@ -32,6 +32,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_orders.py
 	$(BIN)/python benchmarks/bench_sessions.py
+	$(BIN)/python benchmarks/bench_backfill.py
 
 # e.g. make materialize PARTITION=2026-03-17
 PARTITION ?= 2026-03-17

@@ -35,18 +35,10 @@ from orders_platform.ops.backfill import (  # noqa: E402
     partition_range,
     wait_for_backfill,
 )
-from orders_platform_tests.servers.dagster_dev import DagsterDev  # noqa: E402
+from orders_platform_tests.servers.dagster_dev import PLATFORM_ASSETS, DagsterDev  # noqa: E402
 
 FIRST_DAY = date(2026, 2, 1)
-ALL_ASSETS = {
-    "raw/orders",
-    "validated/orders",
-    "validated/rejected_orders",
-    "silver/orders",
-    "raw/events",
-    "validated/rejected_events",
-    "silver/sessions",
-}
+ALL_ASSETS = PLATFORM_ASSETS
 TIMEOUT_S = 3 * 3600
 
 

@@ -38,7 +38,7 @@ from orders_platform.ops.backfill import (
     partition_range,
     wait_for_backfill,
 )
-from orders_platform_tests.servers.dagster_dev import DagsterDev, free_port
+from orders_platform_tests.servers.dagster_dev import PLATFORM_ASSETS, DagsterDev, free_port
 from orders_platform_tests.support import REPO_ROOT
 
 DAYS = ["2026-03-16", "2026-03-17", "2026-03-18"]
@@ -46,15 +46,7 @@ DAYS = ["2026-03-16", "2026-03-17", "2026-03-18"]
 # raw/events D1..Dn on to sessions of D1-1..Dn+1 (the days never extracted are left as they
 # are in the warehouse, but the range is one materialization of all five days).
 SESSIONS_DAYS = ["2026-03-15", *DAYS, "2026-03-19"]
-ALL_ASSETS = {
-    "raw/orders",
-    "validated/orders",
-    "validated/rejected_orders",
-    "silver/orders",
-    "raw/events",
-    "validated/rejected_events",
-    "silver/sessions",
-}
+ALL_ASSETS = PLATFORM_ASSETS
 LAKE_ASSETS = [
     "raw/orders",
     "validated/orders",

@@ -23,6 +23,19 @@ import httpx
 from orders_platform.ops.backfill import BackfillError, list_assets
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# Every asset of the default definitions, as the webserver names them ("raw/orders").
+PLATFORM_ASSETS = frozenset(
+    "/".join(path)
+    for path in (
+        ["raw", "orders"],
+        ["validated", "orders"],
+        ["validated", "rejected_orders"],
+        ["silver", "orders"],
+        ["raw", "events"],
+        ["validated", "rejected_events"],
+        ["silver", "sessions"],
+    )
+)
 STARTUP_TIMEOUT_S = 120
 STOP_TIMEOUT_S = 30
 
