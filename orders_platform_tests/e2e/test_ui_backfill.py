@@ -590,3 +590,25 @@ def test_a_failed_run_fails_the_wait_even_when_the_backfill_completed(capsys):
         assert final["runs"][0]["tags"] == {"dagster/backfill": "abcdefgh"}
         assert main(["status", "abcdefgh", "--url", fake.url]) == 0
         assert json.loads(capsys.readouterr().out)["failed_runs"] == ["r1"]
+
+
+def test_resume_and_cancel_name_the_backfill_and_report_refusals(capsys):
+    body = {
+        "data": {
+            "resumePartitionBackfill": {"__typename": "ResumeBackfillSuccess", "backfillId": "b1"},
+            "cancelPartitionBackfill": {
+                "__typename": "UnauthorizedError",
+                "message": "not allowed to cancel",
+            },
+        }
+    }
+    with FakeGraphQL(body) as fake:
+        assert main(["resume", "b1", "--url", fake.url]) == 0
+        assert main(["cancel", "b1", "--url", fake.url]) == 1
+    out, err = capsys.readouterr()
+    assert "resumed b1" in out and f"{fake.url}/overview/backfills/b1" in out
+    assert "UnauthorizedError: not allowed to cancel" in err
+    (_, resume), (_, cancel) = fake.requests
+    assert "resumePartitionBackfill" in resume["query"]
+    assert "cancelPartitionBackfill" in cancel["query"]
+    assert resume["variables"] == cancel["variables"] == {"backfillId": "b1"}
