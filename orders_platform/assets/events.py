@@ -191,9 +191,7 @@ def build_events_assets(
         combined = (
             pl.concat(list(per_day.values())) if per_day else pl.DataFrame(schema=SESSIONS_SCHEMA)
         )
-        gate = run_gate_by_partition(
-            Sessions, {day.isoformat(): df for day, df in per_day.items()} or {"": combined}
-        )
+        gate = run_gate_by_partition(Sessions, {day.isoformat(): df for day, df in per_day.items()})
         reconciliation = {
             day.isoformat(): reconcile_sessions(valid, sessions, day, session_gap)
             for day, sessions in per_day.items()
