@@ -228,7 +228,7 @@ def test_values_become_strings_missing_keys_null_unknown_keys_ignored(serve) -> 
     assert got["order_id"].to_list() == ["42", "007", None]
     assert got["order_amount"].to_list() == ["1234.5", None, None]
     assert got["status"].to_list() == [" DELIVERED ", None, None]
-    assert got["promo_code"].to_list() == [None, "True", None]
+    assert got["promo_code"].to_list() == [None, "true", None]  # as JSON spells it
     assert got["delivery_fee"].to_list() == [None, "[1,2]", None]  # nested: compact JSON
     assert got["customer_id"].to_list() == [None, None, "9"]
     assert got["discount_amount"].to_list() == [None, None, "0"]

@@ -13,7 +13,9 @@ careful parser reports a malformed row:
 * a CR that does not end a CRLF (Arrow ends a record there, the line reader does not);
 * a blank line, or a record spanning more lines than ``max_record_lines`` (detected by
   the line accounting below: the careful parser counts blank lines and refuses those
-  records).
+  records);
+* a block ending inside a quoted field (a sentinel record appended to the block does not
+  come back as its own row).
 
 Line numbers: a record spans 1 + (LFs inside its values) physical lines; the sum over the
 block must equal the block's physical lines, else the block is refused.
@@ -25,9 +27,6 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
-
-NATIVE_BLOCK_BYTES = 16 << 20  # upper bound of one native parse (memory ~ a few × this)
-MIN_NATIVE_BYTES = 16 << 10  # below this a refused block goes to the careful parser
 
 _PARSE = pacsv.ParseOptions(
     delimiter=",",
@@ -49,6 +48,7 @@ class NativeCsv:
         self.idx = idx
         self.names = names
         self._columns = [f"f{i}" for i in range(expected)]
+        self._sentinel = b",".join([b"S"] * expected)
         self._convert = pacsv.ConvertOptions(
             # every column is converted (not only the projected ones) so that invalid
             # UTF-8 anywhere in the record refuses the block, as the careful parser would
@@ -66,21 +66,30 @@ class NativeCsv:
         record boundary; `start` is the number of its first line."""
         if b"\r" in block and block.count(b"\r") != block.count(b"\r\n"):
             return None
+        # A sentinel record after the block: it comes back as its own last row only if
+        # the block ends outside a quoted field. (Arrow closes a quoted field left open
+        # at the end of its input, keeping the LF: that extra LF and a skipped blank line
+        # would cancel out in the line accounting.)
+        payload = block + (b"" if block.endswith(b"\n") else b"\n") + self._sentinel
         read = pacsv.ReadOptions(
             column_names=self._columns,
-            block_size=max(1 << 20, min(len(block) + 1, 4 << 20)),
-            use_threads=len(block) > (1 << 20),
+            block_size=max(1 << 20, min(len(payload) + 1, 4 << 20)),
+            use_threads=len(payload) > (1 << 20),
         )
         try:
             table = pacsv.read_csv(
-                pa.BufferReader(block),
+                pa.BufferReader(payload),
                 read_options=read,
                 parse_options=_PARSE,
                 convert_options=self._convert,
             )
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return None
-        rows = table.num_rows
+        del payload
+        rows = table.num_rows - 1
+        if rows < 0 or table.slice(rows).to_pylist() != [dict.fromkeys(self._columns, "S")]:
+            return None
+        table = table.slice(0, rows)
         if rows == lines:
             numbers = pl.Series(np.arange(start, start + rows, dtype=np.int64))
         else:

@@ -25,11 +25,7 @@ from typing import Any, BinaryIO
 
 import polars as pl
 
-from orders_platform.sources.landing.csv_native import (
-    MIN_NATIVE_BYTES,
-    NATIVE_BLOCK_BYTES,
-    NativeCsv,
-)
+from orders_platform.sources.landing.csv_native import NativeCsv
 from orders_platform.sources.landing.frames import Chunk, FileStats, ReadOptions
 from orders_platform.sources.landing.lines import ByteReader, Line, LineSource, joined_raw
 
@@ -156,14 +152,14 @@ def _mixed(
     opts: ReadOptions,
 ) -> Iterator[pl.DataFrame]:
     """Native blocks where they are accepted, the careful parser around the spots where
-    they are not. A refused block is halved and retried down to `MIN_NATIVE_BYTES`, then
+    they are not. A refused block is halved and retried down to ``min_native_bytes``, then
     read carefully; after a success the block size doubles again. Every block starts at a
     record boundary: after a native block (which ends with a complete record) or after
     the careful parser has finished a record with no lines pending."""
     native = NativeCsv(ctx.expected, ctx.idx, ctx.present)
     # a block never holds a line longer than max_line_bytes, which the careful path flags
-    largest = max(1, min(NATIVE_BLOCK_BYTES, opts.max_line_bytes))
-    smallest = min(MIN_NATIVE_BYTES, largest)
+    largest = max(1, min(opts.native_block_bytes, opts.max_line_bytes))
+    smallest = max(1, min(opts.min_native_bytes, largest))
     size = largest
     while True:
         block = reader.read_lines(size)

@@ -172,3 +172,7 @@ class ReadOptions:
     max_line_bytes: int = 16 << 20
     max_record_lines: int = 1_000
     native: bool = True  # False: the careful line parser alone (the oracle in tests)
+    # largest block of whole lines one native parse gets (memory ~ a few × this), and the
+    # size below which a block the native parser refused is read carefully
+    native_block_bytes: int = 16 << 20
+    min_native_bytes: int = 16 << 10
