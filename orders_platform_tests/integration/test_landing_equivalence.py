@@ -129,7 +129,8 @@ def test_native_csv_path_equals_the_careful_parser(
 
 
 def _first_difference(a: pl.DataFrame, b: pl.DataFrame) -> str:
-    for i, (x, y) in enumerate(zip(a.iter_rows(named=True), b.iter_rows(named=True))):
+    pairs = zip(a.iter_rows(named=True), b.iter_rows(named=True), strict=False)
+    for i, (x, y) in enumerate(pairs):
         if x != y:
             return f"row {i}: native {x} != careful {y}"
     return f"heights {a.height} != {b.height}"
