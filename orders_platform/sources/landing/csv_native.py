@@ -11,6 +11,7 @@ careful parser reports a malformed row:
 * any row whose field count differs from the header's, an unterminated quoted field, or
   invalid UTF-8 (Arrow raises on each);
 * a CR that does not end a CRLF (Arrow ends a record there, the line reader does not);
+* a UTF-8 BOM opening the block (Arrow drops it; only line 1 loses its BOM);
 * a blank line, or a record spanning more lines than ``max_record_lines`` (detected by
   the line accounting below: the careful parser counts blank lines and refuses those
   records);
@@ -27,6 +28,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
+
+from orders_platform.sources.landing.lines import BOM
 
 _PARSE = pacsv.ParseOptions(
     delimiter=",",
@@ -65,6 +68,8 @@ class NativeCsv:
         when the careful parser must read it. `block` holds `lines` whole lines from a
         record boundary; `start` is the number of its first line."""
         if b"\r" in block and block.count(b"\r") != block.count(b"\r\n"):
+            return None
+        if block.startswith(BOM):  # Arrow drops a BOM at the start of its input
             return None
         # A sentinel record after the block: it comes back as its own last row only if
         # the block ends outside a quoted field. (Arrow closes a quoted field left open
