@@ -64,10 +64,10 @@ def _build(settings: Settings) -> Definitions:
     )
     # Metrics and lineage leave the process through hooks on the definitions themselves;
     # with ORDERS_PROMETHEUS_PUSHGATEWAY and OpenLineage unset nothing is attached.
-    exports = export_config(settings, warehouse_tables(assets))
+    assets, checks = instrument(assets, checks, export_config(settings, warehouse_tables(assets)))
     return Definitions(
-        assets=instrument(assets, exports),
-        asset_checks=instrument(checks, exports),
+        assets=assets,
+        asset_checks=checks,
         resources=build_resources(settings),
         jobs=automation.jobs,
         schedules=automation.schedules,

@@ -7,12 +7,13 @@
 
 Every send goes through `_Sender`: one background worker per process (events keep their
 order), each send awaited at most `timeout_seconds`; the first failure of a backend in a run
-logs one warning in the run log, and a Pushgateway that failed is not tried again in that run.
+logs one warning in the run log, and a backend that failed is not tried again in that run.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -31,19 +32,33 @@ from orders_platform.observability_export.config import (
 
 
 class _Sender:
+    """One daemon worker thread per process: sends keep their order, a stuck send never
+    blocks the interpreter's exit (a ThreadPoolExecutor's workers would be joined)."""
+
     def __init__(self) -> None:
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def send(self, fn: Callable[[], Any], timeout: float) -> None:
         """Run `fn` on the worker; raise its error, or TimeoutError past `timeout`."""
         with self._lock:
-            if self._pool is None:
-                self._pool = concurrent.futures.ThreadPoolExecutor(
-                    max_workers=1, thread_name_prefix="orders-platform-export"
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._work, name="orders-platform-export", daemon=True
                 )
-            future = self._pool.submit(fn)
+                self._thread.start()
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        self._queue.put((fn, future))
         future.result(timeout=timeout)
+
+    def _work(self) -> None:
+        while True:
+            fn, future = self._queue.get()
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # handed to the waiting step, if still waiting
+                future.set_exception(exc)
 
 
 class RunExporter:
@@ -189,7 +204,7 @@ class RunExporter:
 
     def _send(self, log, run_id: str, backend: str, fn, what: str) -> bool:
         failed = self._failed.setdefault(run_id, set())
-        if backend in failed and backend == "pushgateway":
+        if backend in failed:  # down earlier in this run: the next run tries again
             return False
         try:
             self._sender.send(fn, self.config.timeout_seconds)

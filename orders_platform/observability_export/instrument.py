@@ -35,12 +35,13 @@ def warehouse_tables(assets: Iterable) -> dict[AssetKey, str]:
     return tables
 
 
-def instrument(items: Iterable, config: ExportConfig) -> list:
-    """`items` (assets and asset checks) with the exporters attached; untouched when
-    `config` enables none."""
-    items = list(items)
+def instrument(assets: Iterable, checks: Iterable, config: ExportConfig) -> tuple[list, list]:
+    """`assets` and `checks` with the exporters attached (one exporter for both, so a run
+    warns once per backend); untouched when `config` enables none."""
+    assets, checks = list(assets), list(checks)
     if not config.enabled:
-        return items
+        return assets, checks
+    items = [*assets, *checks]
     upstream: dict[AssetKey, set[AssetKey]] = {}
     for item in items:
         if isinstance(item, AssetsDefinition):
@@ -57,14 +58,15 @@ def instrument(items: Iterable, config: ExportConfig) -> list:
         exporter.step_ended(context)
 
     hooks = {on_success, on_failure}
-    out = []
-    for item in items:
+
+    def attach(item):
         if isinstance(item, AssetsDefinition) and item.is_executable:
             if item.keys:
                 item = _with_prologue(item, exporter.step_started)
             item = item.with_hooks(hooks)
-        out.append(item)
-    return out
+        return item
+
+    return [attach(a) for a in assets], [attach(c) for c in checks]
 
 
 def _with_prologue(assets_def: AssetsDefinition, prologue) -> AssetsDefinition:

@@ -61,7 +61,13 @@ class Pushgateway:
 def pushgateway(binary: str) -> Iterator[Pushgateway]:
     port = free_port()
     process = subprocess.Popen(
-        [binary, f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+        # No persistence file: Debian defaults to one shared /var/lib path.
+        [
+            binary,
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--persistence.file=",
+            "--log.level=warn",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
