@@ -16,6 +16,7 @@ import concurrent.futures
 import queue
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -61,6 +62,19 @@ class _Sender:
                 future.set_exception(exc)
 
 
+class _RecentRuns(OrderedDict):
+    """run id -> set of names, keeping the latest `size` runs."""
+
+    size = 256
+
+    def setdefault(self, key, default=None):
+        if key not in self:
+            self[key] = default
+            while len(self) > self.size:
+                self.popitem(last=False)
+        return self[key]
+
+
 class RunExporter:
     def __init__(
         self,
@@ -74,9 +88,11 @@ class RunExporter:
         self._sender = _Sender()
         self._lineage_client = None
         # run_id -> backends that already failed in that run (warned once, then quiet)
-        self._failed: dict[str, set[str]] = {}
-        self._ended: set[str] = set()
-        self._started: set[str] = set()
+        # Per-run memory of this process, bounded: a run worker runs one run, but a
+        # long-lived process (tests, an in-process launcher) runs many.
+        self._failed: _RecentRuns = _RecentRuns()
+        self._ended: _RecentRuns = _RecentRuns()
+        self._started: _RecentRuns = _RecentRuns()
 
     # ---- hook points -------------------------------------------------------------------
 
@@ -107,7 +123,7 @@ class RunExporter:
         step_key = str(context.op_handle)  # a step key is its node handle (no dynamic outputs)
         if first and first[0].event_log_entry.step_key != step_key:
             return  # another step (maybe in another process) began the run and sent START
-        self._started.add(run.run_id)
+        self._started.setdefault(run.run_id, set())
         facts = run_facts.read_run(instance, run.run_id)
         self._emit_lineage(context.log, run, "START", time.time(), facts, planned_only=True)
 
@@ -123,7 +139,7 @@ class RunExporter:
             and context.run_id not in self._ended
             and run_facts.run_is_over(instance, context.run_id, facts)
         ):
-            self._ended.add(context.run_id)
+            self._ended.setdefault(context.run_id, set())
             failed = bool(facts.failed_steps)
             error = None
             if failed:
