@@ -63,7 +63,6 @@ between concurrent sessions (real Snowflake queues concurrent MERGEs on the tabl
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 import uuid
@@ -72,11 +71,11 @@ from contextlib import contextmanager, suppress
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
-from urllib.parse import quote
 
 import polars as pl
 from pydantic import Field, field_validator
 
+from orders_platform.secrets import Redactor
 from orders_platform.storage.warehouse.base import (
     ORDERS_UPSERT,
     SESSIONS_PARTITION,
@@ -253,43 +252,30 @@ class SnowflakeWarehouse(Warehouse):
         try:
             return call()
         except Exception as exc:
-            if not isinstance(exc, ConnectorError) and not self._mentions_password(exc):
+            if not isinstance(exc, ConnectorError) and not _mentions(self._redactor(), exc):
                 raise
             error = self._redacted_error(what, exc)
             cause = None if self._chain_mentions_password(exc) else exc
         # Raised outside the except block, so that a dropped cause is not kept as __context__.
         raise error from cause
 
-    def _redact(self, text: str) -> str:
-        for secret in self._secret_spellings():
-            text = text.replace(secret, "***")
-        return text
-
-    def _secret_spellings(self) -> list[str]:
-        password = self.password if isinstance(self.password, str) else ""
-        if not password:
-            return []
-        return sorted({password, quote(password, safe=""), json.dumps(password)[1:-1]}, key=len)[
-            ::-1
-        ]
-
-    def _mentions_password(self, exc: BaseException) -> bool:
-        texts = [str(exc), repr(exc), *(str(a) for a in exc.args)]
-        return any(s in t for s in self._secret_spellings() for t in texts)
+    def _redactor(self) -> Redactor:
+        return Redactor([self.password if isinstance(self.password, str) else None])
 
     def _chain_mentions_password(self, exc: BaseException) -> bool:
+        redactor = self._redactor()
         seen: set[int] = set()
         current: BaseException | None = exc
         while current is not None and id(current) not in seen:
             seen.add(id(current))
-            if self._mentions_password(current):
+            if _mentions(redactor, current):
                 return True
             current = current.__cause__ or current.__context__
         return False
 
     def _redacted_error(self, what: str, exc: BaseException) -> SnowflakeWarehouseError:
         return SnowflakeWarehouseError(
-            self._redact(f"Snowflake {what} failed ({type(exc).__name__}): {exc}"),
+            self._redactor()(f"Snowflake {what} failed ({type(exc).__name__}): {exc}"),
             errno=getattr(exc, "errno", None),
             sqlstate=getattr(exc, "sqlstate", None),
             sfqid=getattr(exc, "sfqid", None),
@@ -454,6 +440,10 @@ class SnowflakeWarehouse(Warehouse):
 
 
 # -- SQL helpers -----------------------------------------------------------------------------
+
+
+def _mentions(redactor: Redactor, exc: BaseException) -> bool:
+    return any(redactor.mentions_secret(t) for t in (str(exc), repr(exc), *map(str, exc.args)))
 
 
 def _sql(cur: SnowflakeCursor, query: str, params: Sequence[object] | None = None) -> list[tuple]:
