@@ -118,18 +118,18 @@ def copy_batches(
 
 
 def drop_adjacent_duplicates(
-    frame: pl.DataFrame, previous_row: tuple | None, window_column: str
+    frame: pl.DataFrame, previous_row: tuple | None
 ) -> tuple[pl.DataFrame, int]:
     """`frame` without rows identical (in every column) to the row before them — the
     previous batch's last row (`previous_row`) for the first one — and how many went.
 
     Rows arrive ordered by the window column then every value, so exact duplicates are
-    adjacent. Only rows sharing the window value with their predecessor are compared in
-    full; they are few."""
+    adjacent. A row hash picks the candidates (a row equal to its predecessor has its
+    hash); only those few are compared in full, so a hash collision never drops a row."""
     if frame.height == 0:
         return frame, 0
-    window = frame.get_column(window_column)
-    candidates = window.eq_missing(window.shift(1)).arg_true()
+    hashes = frame.hash_rows()
+    candidates = hashes.eq(hashes.shift(1)).fill_null(False).arg_true()
     duplicate: list[int] = []
     if previous_row is not None and frame.row(0) == previous_row:
         duplicate.append(0)

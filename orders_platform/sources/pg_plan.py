@@ -4,7 +4,8 @@ One sub-window is one ``COPY (SELECT …) TO STDOUT (FORMAT csv)`` statement. Ev
 column is selected as ``col::text`` so values arrive exactly as the database renders them
 (numerics exact, timestamps in UTC ISO form, free text untouched; never through a float);
 a column missing from the table is ``NULL::text``. Rows come ordered by the window column
-(the real timestamp, not its text), then by every value in byte order (``COLLATE "C"``):
+(the real timestamp, not its text), then by every value in byte order (``COLLATE "C"``,
+which changes no byte of a value, only how it sorts):
 exact duplicates are adjacent, so the reader collapses them without holding the
 sub-window, and ties are broken the same way on every extraction.
 """
@@ -135,10 +136,9 @@ def copy_statement(
     column is compared with naive UTC bounds."""
     if plan.window_is_naive:
         lo, hi = (v.astimezone(UTC).replace(tzinfo=None) for v in (lo, hi))
-    present = [c for c in plan.columns if c in plan.present]
     selected = sql.SQL(", ").join(
         (
-            sql.SQL("{}.{}::text").format(_ALIAS, sql.Identifier(c))
+            sql.SQL('{}.{}::text COLLATE "C"').format(_ALIAS, sql.Identifier(c))
             if c in plan.present
             else sql.SQL("NULL::text")
         )
@@ -146,9 +146,9 @@ def copy_statement(
         for c in plan.columns
     )
     w = sql.SQL("{}.{}").format(_ALIAS, sql.Identifier(plan.window_column))
-    order = [w] + [
-        sql.SQL('{}.{}::text COLLATE "C"').format(_ALIAS, sql.Identifier(c)) for c in present
-    ]
+    # the real timestamp first (its text is not chronological for every offset), then the
+    # output columns by position: sorting reuses the selected values, no extra keys
+    order = [w] + [sql.Literal(i + 1) for i, c in enumerate(plan.columns) if c in plan.present]
     query = sql.SQL(
         "COPY (SELECT {cols} FROM {table} AS {alias} WHERE {w} >= {lo} AND {w} < {hi} "
         "ORDER BY {order}) TO STDOUT WITH (FORMAT csv)"

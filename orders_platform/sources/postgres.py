@@ -265,9 +265,7 @@ class PostgresSource(RawSource):
                     stats["statements"] += 1
                     for frame in copy_batches(conn, statement, plan.columns, self.batch_rows):
                         if dedupe:
-                            frame, removed = drop_adjacent_duplicates(
-                                frame, previous_row, window_column
-                            )
+                            frame, removed = drop_adjacent_duplicates(frame, previous_row)
                             stats["duplicate_rows_removed"] += removed
                             if frame.height:
                                 previous_row = frame.row(-1)
