@@ -336,3 +336,23 @@ def test_abandoning_a_sub_window_mid_copy_stops_the_reader(pg_copy_db: dict) -> 
         )
         assert cur.fetchone()[0] == 0
     check.close()
+
+
+def test_batch_rows_setting_reaches_the_source(
+    pg_copy_db: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orders_platform.resources import build_source
+    from orders_platform.settings import SettingsError, load_settings
+
+    monkeypatch.setenv("ORDERS_SOURCE", "postgres")
+    monkeypatch.setenv("ORDERS_PG_DSN", pg_copy_db["dsn"])
+    monkeypatch.setenv("ORDERS_PG_ALLOW_PRIMARY", "true")
+    monkeypatch.setenv("ORDERS_PG_ORDERS_TABLE", "public.typed_orders")
+    monkeypatch.setenv("ORDERS_PG_BATCH_ROWS", "3")
+    monkeypatch.setenv("ORDERS_PG_SUB_WINDOW_MINUTES", "1440")
+    source = build_source(load_settings()).process_config_and_initialize()  # resolves EnvVar
+    frames = list(source.extract_orders(DAY))
+    assert [f.height for f in frames] == [3] * 8 + [1]  # 25 rows
+    monkeypatch.setenv("ORDERS_PG_BATCH_ROWS", "0")
+    with pytest.raises(SettingsError, match="ORDERS_PG_BATCH_ROWS"):
+        load_settings()
