@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     pg_sub_window_minutes: int = _env("ORDERS_PG_SUB_WINDOW_MINUTES", 60, ge=1, le=1440)
     pg_overlap_minutes: int = _env("ORDERS_PG_OVERLAP_MINUTES", 5, ge=0, le=1440)
     pg_allow_primary: bool = _env("ORDERS_PG_ALLOW_PRIMARY", False)
+    pg_batch_rows: int = _env("ORDERS_PG_BATCH_ROWS", 50_000, ge=1)
 
     landing_chunk_rows: int = _env("ORDERS_LANDING_CHUNK_ROWS", 100_000, ge=1)
 
