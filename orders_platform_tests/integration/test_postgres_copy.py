@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -328,13 +329,18 @@ def test_abandoning_a_sub_window_mid_copy_stops_the_reader(pg_copy_db: dict) -> 
     assert source.last_extract_stats()["sub_windows"] == 1  # the day's COPY is running
     batches.close()
     assert not [t for t in threading.enumerate() if t.name == "orders-platform-pg-copy"]
+    # The server ends a backend asynchronously after its client hung up: poll for it.
     with psycopg2.connect(pg_copy_db["dsn"]) as check, check.cursor() as cur:
-        cur.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
-            "AND application_name = 'orders_platform'",
-            (pg_copy_db["name"],),
-        )
-        assert cur.fetchone()[0] == 0
+        for _ in range(100):
+            cur.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
+                "AND application_name = 'orders_platform'",
+                (pg_copy_db["name"],),
+            )
+            if (sessions := cur.fetchone()[0]) == 0:
+                break
+            time.sleep(0.1)
+        assert sessions == 0
     check.close()
 
 
