@@ -11,6 +11,7 @@ from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -77,6 +78,13 @@ class Settings(BaseSettings):
 
     landing_chunk_rows: int = _env("ORDERS_LANDING_CHUNK_ROWS", 100_000, ge=1)
 
+    # Exporters (orders_platform.observability_export). OpenLineage itself is configured the
+    # client's own way (OPENLINEAGE_URL / OPENLINEAGE_API_KEY / openlineage.yml); the URL is
+    # validated here only so a typo fails the load instead of every emit.
+    prometheus_pushgateway: str | None = _env("ORDERS_PROMETHEUS_PUSHGATEWAY", repr=False)
+    openlineage_url: str | None = _env("OPENLINEAGE_URL")
+    openlineage_namespace: str | None = _env("OPENLINEAGE_NAMESPACE")
+
     aws_endpoint_url: str | None = _env("AWS_ENDPOINT_URL")
     aws_region: str | None = _env("AWS_REGION")
     aws_access_key_id: str | None = _env("AWS_ACCESS_KEY_ID")
@@ -99,6 +107,20 @@ class Settings(BaseSettings):
         if "://" in value and not value.startswith(("s3://", "file://", "memory://")):
             raise ValueError("must be a local path or an s3://bucket/prefix URL")
         return value
+
+    @field_validator("prometheus_pushgateway", "openlineage_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http(s)://host[:port] URL")
+        try:
+            parts.port  # noqa: B018 - raises on a non-numeric or out-of-range port
+        except ValueError:
+            raise ValueError("must be an http(s)://host[:port] URL (invalid port)") from None
+        return value.rstrip("/")
 
     @model_validator(mode="after")
     def _required_for_choice(self) -> Settings:
