@@ -16,24 +16,13 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from orders_platform.secrets import SECRET_ENV_VARS
+
 # The repository root when running from a checkout (workspace.yaml next to the package);
 # relative paths in settings are resolved against it so `dagster dev`, the CLI and tests
 # agree on where data lives whatever the working directory.
 _CHECKOUT = Path(__file__).resolve().parents[1]
 PROJECT_ROOT = _CHECKOUT if (_CHECKOUT / "workspace.yaml").exists() else Path.cwd()
-
-SECRET_VARIABLES = frozenset(
-    {
-        "ORDERS_API_TOKEN",
-        "ORDERS_API_CLIENT_SECRET",
-        "ORDERS_PG_DSN",
-        "AWS_SECRET_ACCESS_KEY",
-        "SNOWFLAKE_PASSWORD",
-        "ORDERS_ALERT_WEBHOOK_URL",
-        # http://user:password@host:9091 is how basic auth reaches a Pushgateway.
-        "ORDERS_PROMETHEUS_PUSHGATEWAY",
-    }
-)
 
 
 class SettingsError(ValueError):
@@ -85,6 +74,7 @@ class Settings(BaseSettings):
     pg_sub_window_minutes: int = _env("ORDERS_PG_SUB_WINDOW_MINUTES", 60, ge=1, le=1440)
     pg_overlap_minutes: int = _env("ORDERS_PG_OVERLAP_MINUTES", 5, ge=0, le=1440)
     pg_allow_primary: bool = _env("ORDERS_PG_ALLOW_PRIMARY", False)
+    pg_batch_rows: int = _env("ORDERS_PG_BATCH_ROWS", 50_000, ge=1)
 
     landing_chunk_rows: int = _env("ORDERS_LANDING_CHUNK_ROWS", 100_000, ge=1)
 
@@ -203,7 +193,7 @@ def _describe(exc: ValidationError) -> str:
     for err in exc.errors(include_url=False, include_input=False):
         name = str(err["loc"][0]) if err["loc"] else ""
         message = err["msg"].removeprefix("Value error, ")
-        if name and name not in SECRET_VARIABLES:
+        if name and name not in SECRET_ENV_VARS:
             raw = os.environ.get(name)
             if raw is not None:
                 message = f"{message} (got {raw!r})"

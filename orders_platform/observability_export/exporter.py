@@ -242,6 +242,6 @@ def _describe(exc: BaseException) -> str:
 
 
 def _redact(text: str) -> str:
-    from orders_platform.automation.logging import redact
+    from orders_platform.secrets import redact
 
     return redact(text)
