@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from dagster import AssetKey
 
@@ -74,14 +74,11 @@ def lineage_namespace() -> str:
     return os.environ.get("OPENLINEAGE_NAMESPACE") or DEFAULT_OL_NAMESPACE
 
 
-def public_url(url: str) -> str:
-    """A URL without its user:password part, for log lines."""
+def host_of(url: str) -> str:
+    """``host:port`` of a URL, for log lines: the variable holding the URL is on the secret
+    list (it may carry ``user:password@``), its host is not a secret."""
     parts = urlsplit(url)
-    if not (parts.username or parts.password):
-        return url
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit(parts._replace(netloc=netloc))
+    return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
 
 
 def export_config(settings, tables: dict[AssetKey, str]) -> ExportConfig:

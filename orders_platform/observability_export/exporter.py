@@ -27,8 +27,8 @@ from orders_platform.observability_export import metrics
 from orders_platform.observability_export.config import (
     PROMETHEUS_JOB,
     ExportConfig,
+    host_of,
     lineage_namespace,
-    public_url,
 )
 
 
@@ -178,7 +178,7 @@ class RunExporter:
                 context.run_id,
                 "pushgateway",
                 lambda g=group: metrics.push(gateway, g, self.config.timeout_seconds),
-                f"Prometheus Pushgateway {public_url(gateway)}",
+                f"Prometheus Pushgateway at {host_of(gateway)} (ORDERS_PROMETHEUS_PUSHGATEWAY)",
             ):
                 break
 

@@ -171,7 +171,7 @@ def test_run_succeeds_with_one_warning_when_pushgateway_is_down(platform, instan
         if r.level == 30 and "Pushgateway" in r.user_message
     ]
     assert len(warnings) == 1, warnings
-    assert url.removeprefix("http://") in warnings[0]
+    assert f"at {url.removeprefix('http://')} (ORDERS_PROMETHEUS_PUSHGATEWAY)" in warnings[0]
     assert platform.warehouse().read_table("silver.orders").height == (
         lake_frame(platform, VALIDATED_ORDERS).height
     )
