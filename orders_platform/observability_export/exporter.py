@@ -31,6 +31,9 @@ from orders_platform.observability_export.config import (
     lineage_namespace,
 )
 
+# How long a send waits for an earlier, unawaited one of the same run (see `_send`).
+PENDING_GRACE_SECONDS = 0.25
+
 
 class _Sender:
     """One daemon worker thread per process: sends keep their order, a stuck send never
@@ -41,8 +44,8 @@ class _Sender:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def send(self, fn: Callable[[], Any], timeout: float) -> None:
-        """Run `fn` on the worker; raise its error, or TimeoutError past `timeout`."""
+    def submit(self, fn: Callable[[], Any]) -> concurrent.futures.Future:
+        """Queue `fn` for the worker; its future holds the result or the error."""
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
@@ -51,7 +54,7 @@ class _Sender:
                 self._thread.start()
         future: concurrent.futures.Future = concurrent.futures.Future()
         self._queue.put((fn, future))
-        future.result(timeout=timeout)
+        return future
 
     def _work(self) -> None:
         while True:
@@ -85,7 +88,9 @@ class RunExporter:
         self.config = config
         self.upstream = {k: tuple(v) for k, v in upstream.items()}
         self.dead_letters = dead_letters
-        self._sender = _Sender()
+        # One worker per backend: a lineage backend retrying in the background never
+        # delays a metrics push, and the reverse.
+        self._senders = {"pushgateway": _Sender(), "openlineage": _Sender()}
         self._lineage_client = None
         # run_id -> backends that already failed in that run (warned once, then quiet)
         # Per-run memory of this process, bounded: a run worker runs one run, but a
@@ -93,6 +98,8 @@ class RunExporter:
         self._failed: _RecentRuns = _RecentRuns()
         self._ended: _RecentRuns = _RecentRuns()
         self._started: _RecentRuns = _RecentRuns()
+        # run id -> lineage sends not awaited (START): checked at the next step end
+        self._pending: _RecentRuns = _RecentRuns()
 
     # ---- hook points -------------------------------------------------------------------
 
@@ -125,9 +132,12 @@ class RunExporter:
             return  # another step (maybe in another process) began the run and sent START
         self._started.setdefault(run.run_id, set())
         facts = run_facts.read_run(instance, run.run_id)
-        self._emit_lineage(context.log, run, "START", time.time(), facts, planned_only=True)
+        self._emit_lineage(
+            context.log, run, "START", time.time(), facts, planned_only=True, wait=False
+        )
 
     def _step_ended(self, context) -> None:
+        self._report_pending(context.log, context.run_id)
         instance: DagsterInstance = context.instance
         run = instance.get_run_by_id(context.run_id)
         facts = run_facts.read_run(instance, context.run_id)
@@ -183,7 +193,7 @@ class RunExporter:
                 break
 
     def _emit_lineage(
-        self, log, run, state: str, when: float, facts, error=None, planned_only=False
+        self, log, run, state: str, when: float, facts, error=None, planned_only=False, wait=True
     ) -> None:
         from orders_platform.observability_export.lineage import job_name, run_event
 
@@ -209,6 +219,7 @@ class RunExporter:
             "openlineage",
             lambda: self._client().emit(event),
             "OpenLineage backend",
+            wait=wait,
         )
 
     def _client(self):
@@ -218,21 +229,47 @@ class RunExporter:
             self._lineage_client = OpenLineageClient()
         return self._lineage_client
 
-    def _send(self, log, run_id: str, backend: str, fn, what: str) -> bool:
+    def _send(self, log, run_id: str, backend: str, fn, what: str, wait: bool = True) -> bool:
+        """Send through the backend's worker. `wait`: await it (at most the timeout) and
+        warn on failure; else leave it pending, to be reported by `_report_pending`."""
         failed = self._failed.setdefault(run_id, set())
         if backend in failed:  # down earlier in this run: the next run tries again
             return False
+        earlier = [f for f, b, _ in self._pending.get(run_id) or [] if b == backend]
+        future = self._senders[backend].submit(fn)
+        if earlier and concurrent.futures.wait(earlier, timeout=PENDING_GRACE_SECONDS).not_done:
+            # An earlier send (the run's START) has had the whole run to get an answer and
+            # has none: the backend is down or stalled; waiting on this one would only add
+            # the timeout to the run.
+            self._warn_once(log, run_id, backend, what, TimeoutError())
+            return False
+        if not wait:
+            self._pending.setdefault(run_id, []).append((future, backend, what))
+            return True
         try:
-            self._sender.send(fn, self.config.timeout_seconds)
+            future.result(timeout=self.config.timeout_seconds)
             return True
         except Exception as exc:
-            if backend not in failed:
-                failed.add(backend)
-                log.warning(
-                    f"{what} unreachable ({_describe(exc)}); the run goes on without it "
-                    "(this warning is logged once per run)"
-                )
+            self._warn_once(log, run_id, backend, what, exc)
             return False
+
+    def _report_pending(self, log, run_id: str) -> None:
+        pending = self._pending.get(run_id) or []
+        for item in list(pending):
+            future, backend, what = item
+            if future.done():
+                pending.remove(item)
+                if future.exception() is not None:
+                    self._warn_once(log, run_id, backend, what, future.exception())
+
+    def _warn_once(self, log, run_id: str, backend: str, what: str, exc: BaseException) -> None:
+        failed = self._failed.setdefault(run_id, set())
+        if backend not in failed:
+            failed.add(backend)
+            log.warning(
+                f"{what} unreachable ({_describe(exc)}); the run goes on without it "
+                "(this warning is logged once per run)"
+            )
 
 
 def _describe(exc: BaseException) -> str:
