@@ -359,3 +359,26 @@ def test_grafana_dashboard_uses_only_exported_metrics():
     from orders_platform.observability_export.metrics import HELP, PREFIX
 
     assert set(names) <= {PREFIX + m for m in HELP}
+
+
+def test_freshness_lag_reported_by_an_asset_is_exported(
+    instance, gateway_binary, tmp_path, lineage_env
+):
+    from dagster import DailyPartitionsDefinition, MaterializeResult, asset, materialize
+
+    from orders_platform.observability_export import ExportConfig, instrument
+
+    @asset(key=["silver", "toy"], partitions_def=DailyPartitionsDefinition("2026-03-01"))
+    def toy():  # no context argument: the prologue finds the run by itself
+        return MaterializeResult(metadata={"freshness_lag_seconds": 42.5, "dagster/row_count": 3})
+
+    with pushgateway(gateway_binary) as gateway, lineage_receiver() as receiver:
+        lineage_env.setenv("OPENLINEAGE_URL", receiver.url)
+        config = ExportConfig(pushgateway=gateway.url, lineage=True, lake_root=str(tmp_path))
+        assets, _ = instrument([toy], [], config)
+        result = materialize(assets, partition_key=PARTITION, instance=instance)
+        assert result.success
+        samples = scrape(gateway)
+    assert [e["eventType"] for e in receiver.events] == ["START", "COMPLETE"]
+    assert value(samples, "freshness_lag_seconds", asset="silver/toy", partition=PARTITION) == 42.5
+    assert value(samples, "rows_out", asset="silver/toy") == 3
