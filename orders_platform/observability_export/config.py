@@ -32,6 +32,7 @@ class ExportConfig:
     warehouse_namespace: str = "duckdb://data/warehouse.duckdb"
     warehouse_prefix: str = ""
     timeout_seconds: float = EXPORT_TIMEOUT_SECONDS
+    lineage_namespace: str = DEFAULT_OL_NAMESPACE  # OPENLINEAGE_NAMESPACE
     # asset key -> warehouse table ("silver.orders"), from the assets' own metadata
     tables: dict[AssetKey, str] = field(default_factory=dict)
 
@@ -70,10 +71,6 @@ def lineage_configured() -> bool:
     return any(p.is_file() for p in candidates)
 
 
-def lineage_namespace() -> str:
-    return os.environ.get("OPENLINEAGE_NAMESPACE") or DEFAULT_OL_NAMESPACE
-
-
 def host_of(url: str) -> str:
     """``host:port`` of a URL, for log lines: the variable holding the URL is on the secret
     list (it may carry ``user:password@``), its host is not a secret."""
@@ -93,6 +90,7 @@ def export_config(settings, tables: dict[AssetKey, str]) -> ExportConfig:
     return ExportConfig(
         pushgateway=settings.prometheus_pushgateway,
         lineage=lineage_configured(),
+        lineage_namespace=settings.openlineage_namespace or DEFAULT_OL_NAMESPACE,
         lake_root=settings.lake_root_resolved,
         warehouse_namespace=namespace,
         warehouse_prefix=prefix,

@@ -28,7 +28,6 @@ from orders_platform.observability_export.config import (
     PROMETHEUS_JOB,
     ExportConfig,
     host_of,
-    lineage_namespace,
 )
 
 # How long a send waits for an earlier, unawaited one of the same run (see `_send`).
@@ -202,7 +201,7 @@ class RunExporter:
         event = run_event(
             state,
             run_id=run.run_id,
-            namespace=lineage_namespace(),
+            namespace=self.config.lineage_namespace,
             job=job_name(run.job_name, planned, partition),
             partition=partition,
             event_time=when,
