@@ -21,7 +21,8 @@ shared and noisy; ratios are what compare across runs):
    the same rows: CSV read → Parquet write → Parquet read → Parquet write (Polars). Peak
    RSS is the CLI process tree's maximum resident set (``wait4``'s ``ru_maxrss``).
 
-Best of ``--repeat`` for the in-process timings (noise only ever adds time).
+Best of ``--repeat`` interleaved runs for the in-process timings (noise only ever adds
+time).
 """
 
 from __future__ import annotations
@@ -85,13 +86,17 @@ def write_malformed_csv(path: Path, n_lines: int, seed: int = 7) -> Path:
     return path
 
 
-def best(fn, repeat: int) -> tuple[float, object]:
-    timings, result = [], None
+def best_of(repeat: int, *fns) -> list[tuple[float, object]]:
+    """Best time and result of each function, runs interleaved (a, b, a, b, ...) so that a
+    burst of load on the shared machine does not land on one side only."""
+    timings: list[list[float]] = [[] for _ in fns]
+    results: list[object] = [None] * len(fns)
     for _ in range(repeat):
-        started = time.perf_counter()
-        result = fn()
-        timings.append(time.perf_counter() - started)
-    return min(timings), result
+        for i, fn in enumerate(fns):
+            started = time.perf_counter()
+            results[i] = fn()
+            timings[i].append(time.perf_counter() - started)
+    return [(min(t), r) for t, r in zip(timings, results, strict=True)]
 
 
 def read_landing(root: Path, native: bool) -> int:
@@ -162,7 +167,7 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=3_000_000, help="rows of the CLI day")
     parser.add_argument("--reader-rows", type=int, default=1_000_000)
     parser.add_argument("--bad-rows", type=int, default=200_000)
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-cli", action="store_true")
     args = parser.parse_args()
 
@@ -174,8 +179,10 @@ def main() -> int:
         clean_root = tmp_path / "clean"
         clean = write_clean_csv(clean_root / "orders" / day / "orders.csv", args.reader_rows)
         size_mb = clean.stat().st_size / 1e6
-        t_polars, _ = best(lambda: polars_read(clean), args.repeat)
-        t_native, rows = best(lambda: read_landing(clean_root, True), args.repeat)
+        read_landing(clean_root, True)  # warm-up: imports, page cache
+        (t_polars, _), (t_native, rows) = best_of(
+            args.repeat, lambda: polars_read(clean), lambda: read_landing(clean_root, True)
+        )
         print(
             f"reader, clean CSV {rows:,} rows ({size_mb:.0f} MB): {t_native:.2f} s = "
             f"{rows / t_native / 1e6:.2f} M rows/s; polars.read_csv {t_polars:.2f} s = "
@@ -184,8 +191,9 @@ def main() -> int:
 
         bad_root = tmp_path / "bad"
         write_malformed_csv(bad_root / "orders" / day / "orders.csv", args.bad_rows)
-        t_careful, rows_c = best(lambda: read_landing(bad_root, False), args.repeat)
-        t_mixed, rows_m = best(lambda: read_landing(bad_root, True), args.repeat)
+        (t_careful, rows_c), (t_mixed, rows_m) = best_of(
+            args.repeat, lambda: read_landing(bad_root, False), lambda: read_landing(bad_root, True)
+        )
         assert rows_c == rows_m, (rows_c, rows_m)
         print(
             f"reader, mostly-malformed CSV {args.bad_rows:,} lines: native+fallback "

@@ -134,3 +134,16 @@ def _first_difference(a: pl.DataFrame, b: pl.DataFrame) -> str:
         if x != y:
             return f"row {i}: native {x} != careful {y}"
     return f"heights {a.height} != {b.height}"
+
+
+def test_a_refused_line_longer_than_the_smallest_block() -> None:
+    """Refusals shrink the block below the length of the line that is refused: the
+    careful parser reads that line (this once looped forever)."""
+    bad_long = ",".join(["1", "2", "n" * 600]).encode() + b"\n"  # 3 fields, not 4
+    body = b"order_id,customer_id,order_amount,notes\n" + bad_long + b"1,2,3,4\n" * 40
+    opts = ReadOptions(native_block_bytes=4096, min_native_bytes=512)
+    fast, fast_stats = _read(body, opts, gz=False)
+    careful, careful_stats = _read(body, ReadOptions(native=False), gz=False)
+    assert fast.equals(careful) and fast_stats == careful_stats
+    assert fast.height == 41 and fast_stats["malformed"] == 1
+    assert fast.item(0, "_malformed") == "wrong_column_count: expected 4 got 3"

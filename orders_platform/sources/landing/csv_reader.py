@@ -166,11 +166,11 @@ def _mixed(
         if not block:
             if reader.at_end():
                 break
-            if size < largest:  # the next line does not fit: try the largest block
-                size = largest
-                continue
-            parser.record()  # a line longer than a block: the careful parser reads it
+            # the next line is longer than the block size (after refusals shrank it, or
+            # than any block): the careful parser reads that record
+            parser.record()
             yield from chunk.full()
+            size = smallest
             continue
         lines = block.count(b"\n") + (not block.endswith(b"\n"))
         parsed = native.parse(block, lines, source.number + 1, opts.max_record_lines)
