@@ -24,7 +24,8 @@ shared, so the ratios are what to read):
   least any reader of these rows into the lake pays.
 * **extract only** (in a child process, batches consumed and dropped): the source's
   ``extract_orders`` now (COPY) and, when git has it, the cursor-based source of
-  ``BENCH_PG_OLD_REF`` (default ``main``), with peak RSS above the post-import baseline.
+  ``BENCH_PG_OLD_REF`` (default: the last commit before COPY), with peak RSS above the
+  post-import baseline.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ ADMIN_DSN = os.environ.get(
 ROWS = int(os.environ.get("BENCH_PG_ROWS", "1000000"))
 SMALL_ROWS = 100
 REPEAT = int(os.environ.get("BENCH_PG_REPEAT", "5"))
-OLD_REF = os.environ.get("BENCH_PG_OLD_REF", "main")
+OLD_REF = os.environ.get("BENCH_PG_OLD_REF", "9eabdcb")  # the last cursor-based source
 OVERLAP = timedelta(minutes=5)
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
 
