@@ -94,7 +94,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import fsspec
-import httpx
 from dagster import (
     AssetCheckSeverity,
     AssetKey,
@@ -654,6 +653,8 @@ def post_alert(
     url: str, alert: Mapping[str, Any], timeout: float = WEBHOOK_TIMEOUT_SECONDS
 ) -> bool:
     """POST `alert` as JSON; log (never raise) a failure, without the URL (a credential)."""
+    import httpx  # only when alerting: ~0.2 s to import, paid by every run otherwise
+
     try:
         response = httpx.post(url, json=dict(alert), timeout=timeout)
         response.raise_for_status()
