@@ -116,11 +116,6 @@ from dagster import (
     sensor,
 )
 
-# Backfill records have no public API; these are the types `DagsterInstance.get_backfill`
-# returns and the tag Dagster puts on every backfill run.
-from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
-from dagster._core.storage.tags import BACKFILL_ID_TAG
-
 from orders_platform.assets.keys import RAW_EVENTS, SILVER_ORDERS, SILVER_SESSIONS, VALIDATED_ORDERS
 from orders_platform.automation.jobs import (
     EVENTS_DAY_ASSETS,
@@ -131,6 +126,7 @@ from orders_platform.automation.jobs import (
     silver_sessions_job,
 )
 from orders_platform.automation.logging import partition_of, redact, root_error
+from orders_platform.dagster_compat import BACKFILL_ID_TAG, BulkActionStatus, PartitionBackfill
 from orders_platform.sources.landing import _format_of as landing_format_of
 
 MAX_RECORDS_PER_TICK = 1000
