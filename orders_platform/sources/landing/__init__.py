@@ -50,7 +50,6 @@ from orders_platform.sources.landing.frames import (
 from orders_platform.sources.landing.lines import RAW_LINE_MAX_CHARS
 from orders_platform.sources.landing.source import LandingSource
 
-_format_of = file_format  # the name automation/sensors.py imports
 
 __all__ = [
     "FILE_COLUMN",
