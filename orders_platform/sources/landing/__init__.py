@@ -50,7 +50,6 @@ from orders_platform.sources.landing.frames import (
 from orders_platform.sources.landing.lines import RAW_LINE_MAX_CHARS
 from orders_platform.sources.landing.source import LandingSource
 
-
 __all__ = [
     "FILE_COLUMN",
     "LINE_COLUMN",
