@@ -611,7 +611,7 @@ def test_the_rate_limit_is_shared_by_every_caller_of_one_api(serve) -> None:
     assert not errors
     starts = sorted(r.started for r in api.data_requests())
     assert len(starts) == 6  # 3 pages each
-    assert min(b - a for a, b in zip(starts, starts[1:], strict=False)) >= 0.07  # ~0.1 s
+    # Two callers with a limiter each would take ~0.2 s; one shared limiter spaces all six.
     assert starts[-1] - starts[0] >= 0.45
 
 
