@@ -40,7 +40,7 @@ def build_definitions(settings: Settings) -> Definitions:
 
 
 def _build(settings: Settings) -> Definitions:
-    partitions = daily_partitions(settings.partitions_start)
+    partitions = daily_partitions(settings.partitions_start, open_day=settings.intraday)
     automation = build_automation(
         partitions,
         source=settings.source,
@@ -49,7 +49,12 @@ def _build(settings: Settings) -> Definitions:
         alert_webhook_url=settings.alert_webhook_url,
     )
     assets = [
-        *build_orders_assets(partitions, warehouse_kind=settings.warehouse),
+        *build_orders_assets(
+            partitions,
+            warehouse_kind=settings.warehouse,
+            intraday=settings.intraday,
+            overlap_minutes=settings.pg_overlap_minutes,
+        ),
         *build_events_assets(
             partitions,
             warehouse_kind=settings.warehouse,

@@ -6,7 +6,7 @@ loads partition by partition.
 """
 
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 from dagster import (
@@ -25,6 +25,7 @@ from dagster import (
     multi_asset,
 )
 
+from orders_platform.assets.intraday import provisional, run_now
 from orders_platform.assets.keys import (
     LAKE_IO_MANAGER,
     OWNERS,
@@ -54,14 +55,38 @@ from orders_platform.transforms.schema import (
 SILVER_GATE = "silver_orders_schema"
 
 
-def build_orders_assets(partitions_def: PartitionsDefinition, warehouse_kind: str) -> list:
+def _provisional(context: AssetExecutionContext) -> bool:
+    now = run_now(context)
+    return any(provisional(date.fromisoformat(k), now) for k in context.partition_keys)
+
+
+def _freshness_lag(upserted: pl.DataFrame, now: datetime) -> dict:
+    """now - newest updated_at written: the age of silver.orders' newest change (SPEC §10),
+    a number so the asset's plot shows the lag over the day."""
+    newest = upserted.get_column("updated_at").max() if upserted.height else None
+    if newest is None:
+        return {}
+    return {"freshness_lag_seconds": MetadataValue.float(round((now - newest).total_seconds(), 3))}
+
+
+def build_orders_assets(
+    partitions_def: PartitionsDefinition,
+    warehouse_kind: str,
+    *,
+    intraday: bool = True,
+    overlap_minutes: int = 5,
+) -> list:
     raw_orders = build_raw_asset(
         RAW_ORDERS,
         lambda source, day: source.extract_orders(day),
         RAW_ORDERS_SCHEMA,
         partitions_def,
         "Order change records whose updated_at falls in the UTC day, exactly as the source "
-        "delivered them (strings), plus _source, _extracted_at and _run_id.",
+        "delivered them (strings), plus _source, _extracted_at and _run_id. The open day "
+        "grows by one part per intraday tick (only what is new since its watermark).",
+        intraday=intraday,
+        overlap=timedelta(minutes=overlap_minutes),
+        incremental=True,
     )
 
     @multi_asset(
@@ -138,6 +163,7 @@ def build_orders_assets(partitions_def: PartitionsDefinition, warehouse_kind: st
         }
         if len(per_day) > 1:
             shared["per_partition"] = MetadataValue.json(per_day)
+        shared["provisional"] = _provisional(context)
         last = context.partition_keys[-1]
         yield Output(
             valid,
@@ -219,6 +245,8 @@ def build_orders_assets(partitions_def: PartitionsDefinition, warehouse_kind: st
             context.log.info(f"{key}: upserted into silver.orders: {stats}")
         yield MaterializeResult(
             metadata={
+                "provisional": _provisional(context),
+                **_freshness_lag(combined, run_now(context)),
                 "warehouse": warehouse.kind,
                 "table": "silver.orders",
                 "rows_in": totals["rows_in"],

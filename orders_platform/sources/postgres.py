@@ -71,7 +71,7 @@ import psycopg2.extensions
 from psycopg2 import sql
 from pydantic import Field
 
-from orders_platform.sources.base import RawSource
+from orders_platform.sources.base import Increment, RawSource
 from orders_platform.transforms.events import EVENT_SOURCE_COLUMNS
 from orders_platform.transforms.schema import ORDER_SOURCE_COLUMNS
 
@@ -220,6 +220,17 @@ class PostgresSource(RawSource):
             "updated_at", windows, dedupe=True,
         )  # fmt: skip
 
+    def extract_orders_increment(self, day: date, increment: Increment) -> Iterator[pl.DataFrame]:
+        """The open day's orders in ``[watermark - overlap, now)``, in the same sub-windows
+        (the overlap before the watermark counted as ``rows_in_overlap``)."""
+        self._check_knobs()
+        overlap = round(increment.overlap.total_seconds() / 60)
+        windows = self._windows(day, overlap, start=increment.start, end=increment.until)
+        yield from self._extract(
+            "orders", self.orders_table, "ORDERS_PG_ORDERS_TABLE", ORDER_SOURCE_COLUMNS,
+            "updated_at", windows, dedupe=True,
+        )  # fmt: skip
+
     def extract_events(self, day: date) -> Iterator[pl.DataFrame]:
         self._check_knobs()
         windows = self._windows(day, 0)
@@ -246,11 +257,18 @@ class PostgresSource(RawSource):
 
     # ------------------------------------------------------------------ internals
 
-    def _windows(self, day: date, overlap_minutes: int) -> list[tuple[datetime, datetime, bool]]:
-        """(lo, hi, in_overlap) sub-windows of [day - overlap, next day): the overlap is cut
-        separately so rows_in_overlap is exact."""
-        start = _day_start(day)
-        end = start + timedelta(days=1)
+    def _windows(
+        self,
+        day: date,
+        overlap_minutes: int,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[tuple[datetime, datetime, bool]]:
+        """(lo, hi, in_overlap) sub-windows of [start - overlap, end) — by default the day,
+        [day - overlap, next day); an intraday tick passes its watermark and now. The
+        overlap is cut separately so rows_in_overlap is exact."""
+        start = _day_start(day) if start is None else start
+        end = _day_start(day) + timedelta(days=1) if end is None else end
         overlap = sub_windows(
             start - timedelta(minutes=overlap_minutes), start, self.sub_window_minutes
         )
