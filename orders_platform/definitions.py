@@ -47,6 +47,8 @@ def _build(settings: Settings) -> Definitions:
         landing_dir=settings.landing_dir_resolved,
         schedule_delay_minutes=settings.schedule_delay_minutes,
         alert_webhook_url=settings.alert_webhook_url,
+        intraday=settings.intraday,
+        intraday_minutes=settings.intraday_minutes,
     )
     assets = [
         *build_orders_assets(
@@ -63,7 +65,9 @@ def _build(settings: Settings) -> Definitions:
     ]
     return Definitions(
         assets=apply_policies(
-            assets, source_retry=source_retry_policy(settings.source_max_retries)
+            assets,
+            source_retry=source_retry_policy(settings.source_max_retries),
+            intraday=settings.intraday,
         ),
         asset_checks=build_orders_checks(
             partitions, settings.max_reject_rate, settings.reject_rate_severity
