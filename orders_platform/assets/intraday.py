@@ -104,6 +104,7 @@ def extract_orders_day(
 ) -> Extracted:
     """Extract raw orders of `day`: a closed day in full, the open day as one tick."""
     partition = day.isoformat()
+    now = now.replace(microsecond=0)  # windows in whole seconds, as every API accepts
     is_open = intraday and is_open_day(day, now)
     if not is_open or not supports_increments(source):
         frame = collect(source.extract_orders(day))
