@@ -15,22 +15,13 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from orders_platform.secrets import SECRET_ENV_VARS
+
 # The repository root when running from a checkout (workspace.yaml next to the package);
 # relative paths in settings are resolved against it so `dagster dev`, the CLI and tests
 # agree on where data lives whatever the working directory.
 _CHECKOUT = Path(__file__).resolve().parents[1]
 PROJECT_ROOT = _CHECKOUT if (_CHECKOUT / "workspace.yaml").exists() else Path.cwd()
-
-SECRET_VARIABLES = frozenset(
-    {
-        "ORDERS_API_TOKEN",
-        "ORDERS_API_CLIENT_SECRET",
-        "ORDERS_PG_DSN",
-        "AWS_SECRET_ACCESS_KEY",
-        "SNOWFLAKE_PASSWORD",
-        "ORDERS_ALERT_WEBHOOK_URL",
-    }
-)
 
 
 class SettingsError(ValueError):
@@ -181,7 +172,7 @@ def _describe(exc: ValidationError) -> str:
     for err in exc.errors(include_url=False, include_input=False):
         name = str(err["loc"][0]) if err["loc"] else ""
         message = err["msg"].removeprefix("Value error, ")
-        if name and name not in SECRET_VARIABLES:
+        if name and name not in SECRET_ENV_VARS:
             raw = os.environ.get(name)
             if raw is not None:
                 message = f"{message} (got {raw!r})"
