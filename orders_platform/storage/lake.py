@@ -49,8 +49,11 @@ from pydantic import Field
 from orders_platform.storage.lake_parts import (
     LakePart,
     PartName,
-    live_parts,
+    list_files,
+    live_paths,
     part_file_name,
+    read_files,
+    read_footer,
     replacement_name,
 )
 
@@ -251,31 +254,10 @@ def _is_tmp_name(name: str) -> bool:
     return name.startswith(_TMP_PREFIX) and name.endswith(_TMP_SUFFIX)
 
 
-def _file_names(fs: fsspec.AbstractFileSystem, directory: str) -> dict[str, str]:
-    """{file name: path} of the files directly in `directory` (fresh listing)."""
-    fs.invalidate_cache(directory)
-    try:
-        entries = fs.ls(directory, detail=True)
-    except FileNotFoundError:
-        return {}
-    out = {}
-    for entry in entries:
-        if entry.get("type") == "file":
-            path = entry["name"].rstrip("/")
-            out[path.rsplit("/", 1)[-1]] = path
-    return out
-
-
-def _live_paths(fs: fsspec.AbstractFileSystem, directory: str) -> list[tuple[PartName, str]]:
-    """The live parts of a partition directory (lake_parts.live_parts), oldest first."""
-    names = _file_names(fs, directory)
-    return [(part, names[part.name]) for part in live_parts(names)]
-
-
 def _cleanup_dir(fs: fsspec.AbstractFileSystem, directory: str, keep: str) -> list[str]:
     """Remove stray data files and leftover temp files beside `keep` (not recursive)."""
     removed: list[str] = []
-    for name, path in _file_names(fs, directory).items():
+    for name, path in list_files(fs, directory).items():
         if name == keep:
             continue
         if name.endswith(".parquet") or _is_tmp_name(name):
@@ -301,7 +283,7 @@ def _write_atomic(
         name = part_file_name(part.until, base=False, token=token)
     else:
         name = replacement_name(
-            _file_names(fs, directory), part.until, token, open_day=part.open_day
+            list_files(fs, directory), part.until, token, open_day=part.open_day
         )
     final = _join(directory, name)
     tmp = _join(directory, f"{_TMP_PREFIX}{token}{_TMP_SUFFIX}")
@@ -340,32 +322,6 @@ def _sync_dir(fs: fsspec.AbstractFileSystem, directory: str) -> None:
                 os.close(dir_fd)
 
 
-def _read_file(
-    fs: fsspec.AbstractFileSystem, path: str, storage_options: Mapping[str, Any] | None
-) -> pl.DataFrame:
-    if _is_local(fs):
-        return pl.read_parquet(path, hive_partitioning=False)
-    with fs.open(path, "rb") as fh:
-        return pl.read_parquet(fh, hive_partitioning=False)
-
-
-def _read_files(
-    fs: fsspec.AbstractFileSystem, paths: Sequence[str], storage_options: Mapping[str, Any] | None
-) -> pl.DataFrame:
-    frames = [_read_file(fs, p, storage_options) for p in paths]
-    if len(frames) == 1:
-        return frames[0]
-    # Parts of one day may differ in optional columns (a landing part with malformed rows).
-    return pl.concat(frames, how="diagonal_relaxed")
-
-
-def read_footer(fs: fsspec.AbstractFileSystem, path: str) -> dict[str, str]:
-    """The Parquet key-value metadata of one file (only its footer is read)."""
-    with fs.open(path, "rb") as fh:
-        meta = pq.ParquetFile(fh).metadata.metadata or {}
-    return {k.decode(): v.decode() for k, v in meta.items() if not k.startswith(b"ARROW:")}
-
-
 def _scan_files(
     fs: fsspec.AbstractFileSystem, paths: Sequence[str], storage_options: Mapping[str, Any] | None
 ) -> pl.LazyFrame:
@@ -390,12 +346,12 @@ def read_partition(
     its live parts, oldest first."""
     fs, root_path = _split_root(root, storage_options)
     directory = _partition_dir(root_path, asset_key_path, partition_key)
-    paths = [p for _, p in _live_paths(fs, directory)]
+    paths = [p for _, p in live_paths(fs, directory)]
     if not paths:
         raise _not_found(
             "/".join(asset_key_path), partition_key, _display(fs, _join(directory, DATA_FILE_NAME))
         )
-    return _read_files(fs, paths, storage_options)
+    return read_files(fs, paths, storage_options)
 
 
 def write_partition(
@@ -496,11 +452,11 @@ class ParquetLakeIOManager(dg.ConfigurableIOManager):
     ) -> list[tuple[PartName, str]]:
         """(part, path) of the live parts of a partition, oldest first (one listing)."""
         fs, root_path = self._fs()
-        return _live_paths(fs, _partition_dir(root_path, asset_key_path, partition_key))
+        return live_paths(fs, _partition_dir(root_path, asset_key_path, partition_key))
 
     def read_paths(self, paths: Sequence[str]) -> pl.DataFrame:
         fs, _ = self._fs()
-        return _read_files(fs, paths, self.storage_options)
+        return read_files(fs, paths, self.storage_options)
 
     def read_footer(self, path: str) -> dict[str, str]:
         fs, _ = self._fs()
@@ -626,7 +582,7 @@ class ParquetLakeIOManager(dg.ConfigurableIOManager):
         skipped: list[str | None] = []
         for key in keys:
             directory = _partition_dir(root_path, key_path, key)
-            live = [p for _, p in _live_paths(fs, directory)]
+            live = [p for _, p in live_paths(fs, directory)]
             if not live:
                 if allow_missing and partitioned:
                     skipped.append(key)
@@ -643,7 +599,7 @@ class ParquetLakeIOManager(dg.ConfigurableIOManager):
         if want_dict:
             if want_lazy:
                 return {k: _scan_files(fs, p, self.storage_options) for k, p in paths.items()}
-            return {k: _read_files(fs, p, self.storage_options) for k, p in paths.items()}
+            return {k: read_files(fs, p, self.storage_options) for k, p in paths.items()}
 
         if not paths:
             raise _not_found(
@@ -654,4 +610,4 @@ class ParquetLakeIOManager(dg.ConfigurableIOManager):
         every = [p for day in paths.values() for p in day]
         if want_lazy:
             return _scan_files(fs, every, self.storage_options)
-        return _read_files(fs, every, self.storage_options)
+        return read_files(fs, every, self.storage_options)

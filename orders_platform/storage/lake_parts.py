@@ -25,11 +25,15 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
+import fsspec
 import polars as pl
+import pyarrow.parquet as pq
+from fsspec.implementations.local import LocalFileSystem
 
 BASE_FILE_NAME = "part-0.parquet"
 _STAMP_FORMAT = "%Y%m%dT%H%M%S%fZ"
@@ -123,3 +127,54 @@ def replacement_name(
     if not stamps or (not open_day and len(stamps) == (until is not None)):
         return BASE_FILE_NAME
     return part_file_name(max(stamps), base=True, token=token)
+
+
+# --------------------------------------------------------------------------------------------
+# listing and reading a partition's parts (fsspec: local disk or object store)
+
+
+def list_files(fs: fsspec.AbstractFileSystem, directory: str) -> dict[str, str]:
+    """{file name: path} of the files directly in `directory` (fresh listing)."""
+    fs.invalidate_cache(directory)
+    try:
+        entries = fs.ls(directory, detail=True)
+    except FileNotFoundError:
+        return {}
+    out = {}
+    for entry in entries:
+        if entry.get("type") == "file":
+            path = entry["name"].rstrip("/")
+            out[path.rsplit("/", 1)[-1]] = path
+    return out
+
+
+def live_paths(fs: fsspec.AbstractFileSystem, directory: str) -> list[tuple[PartName, str]]:
+    """The live parts of a partition directory (lake_parts.live_parts), oldest first."""
+    names = list_files(fs, directory)
+    return [(part, names[part.name]) for part in live_parts(names)]
+
+
+def read_file(
+    fs: fsspec.AbstractFileSystem, path: str, storage_options: Mapping[str, Any] | None
+) -> pl.DataFrame:
+    if isinstance(fs, LocalFileSystem):
+        return pl.read_parquet(path, hive_partitioning=False)
+    with fs.open(path, "rb") as fh:
+        return pl.read_parquet(fh, hive_partitioning=False)
+
+
+def read_files(
+    fs: fsspec.AbstractFileSystem, paths: Sequence[str], storage_options: Mapping[str, Any] | None
+) -> pl.DataFrame:
+    frames = [read_file(fs, p, storage_options) for p in paths]
+    if len(frames) == 1:
+        return frames[0]
+    # Parts of one day may differ in optional columns (a landing part with malformed rows).
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+def read_footer(fs: fsspec.AbstractFileSystem, path: str) -> dict[str, str]:
+    """The Parquet key-value metadata of one file (only its footer is read)."""
+    with fs.open(path, "rb") as fh:
+        meta = pq.ParquetFile(fh).metadata.metadata or {}
+    return {k.decode(): v.decode() for k, v in meta.items() if not k.startswith(b"ARROW:")}
