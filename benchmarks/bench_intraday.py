@@ -25,7 +25,6 @@ and the source read of the tick vs the first tick (what grows with the increment
 from __future__ import annotations
 
 import io
-import json
 import os
 import shutil
 import subprocess
@@ -205,6 +204,7 @@ def measure(held: int) -> dict:
             "first_rows": first_ext.get("rows_extracted"),
             "tick_s": tick,
             "tick_rows": ext.get("rows_extracted"),
+            "tick_overlap_rows": ext.get("rows_in_overlap"),
             "tick_source_s": ext.get("seconds"),
             "tick_steps": steps,
             "empty_tick_s": empty,
@@ -234,13 +234,13 @@ def main() -> None:
         cells = [f"{r['tick_steps'].get(s, float('nan')):.2f}" for s in steps]
         print(
             f"| {r['held']:,} | {r['first_tick_s']:.1f} s ({r['first_rows']:,} rows, source "
-            f"{r['first_source_s']:.2f} s) | **{r['tick_s']:.1f} s** | {r['tick_rows']:,} | "
+            f"{r['first_source_s']:.2f} s) | **{r['tick_s']:.1f} s** | {r['tick_rows']:,} "
+            f"({r['tick_overlap_rows']:,} in the overlap) | "
             f"{r['tick_source_s']:.2f} | {' | '.join(cells)} | {r['empty_tick_s']:.1f} s "
             f"({r['empty_rows']:,} rows) |"
         )
     small, large = results[0], results[-1]
     print()
-    print(json.dumps({r["held"]: r for r in results}, default=str)[:0])
     if large is not small:
         growth = large["held"] / small["held"]
         print(

@@ -458,6 +458,10 @@ class ParquetLakeIOManager(dg.ConfigurableIOManager):
         fs, _ = self._fs()
         return read_files(fs, paths, self.storage_options)
 
+    def scan_paths(self, paths: Sequence[str]) -> pl.LazyFrame:
+        fs, _ = self._fs()
+        return _scan_files(fs, paths, self.storage_options)
+
     def read_footer(self, path: str) -> dict[str, str]:
         fs, _ = self._fs()
         return read_footer(fs, path)
