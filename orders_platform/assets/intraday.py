@@ -195,3 +195,53 @@ def not_yet_upserted(
         return validated, mark
     since = datetime.fromisoformat(through)
     return validated.filter(pl.col("_extracted_at") > since), mark
+
+
+RAW_RUNS_KEY = "orders_platform.raw_runs"
+DUPLICATES_KEY = "orders_platform.duplicates_collapsed"
+
+
+@dataclass
+class HeldValidation:
+    """What validated/orders and the dead letters of the open day already hold, and which
+    raw runs (ticks) they were derived from."""
+
+    valid: pl.DataFrame
+    rejected: pl.DataFrame
+    raw_runs: frozenset[str]
+    duplicates: int
+
+
+def held_validation(
+    lake: ParquetLakeIOManager, partition: str, raw: pl.DataFrame, valid_key, rejected_key
+) -> HeldValidation | None:
+    """The open day's validated rows and dead letters so far, if they can be extended:
+    both files record (in their footers) the same raw runs, and every one of those runs is
+    still in the raw partition (a full refresh or the day close replaced it otherwise).
+    None: validate the whole raw partition."""
+    runs: list[tuple[frozenset[str], int]] = []
+    for key in (valid_key, rejected_key):
+        parts = lake.live_parts(list(key.path), partition)
+        if len(parts) != 1:
+            return None
+        footer = lake.read_footer(parts[0][1])
+        if RAW_RUNS_KEY not in footer:
+            return None
+        runs.append((frozenset(json.loads(footer[RAW_RUNS_KEY])), int(footer[DUPLICATES_KEY])))
+    if runs[0] != runs[1]:
+        return None  # killed between the two writes
+    raw_runs, duplicates = runs[0]
+    present = set(raw.get_column("_run_id").unique().to_list()) if raw.height else set()
+    if not raw_runs <= present:
+        return None
+    return HeldValidation(
+        valid=lake.read_partition(list(valid_key.path), partition),
+        rejected=lake.read_partition(list(rejected_key.path), partition),
+        raw_runs=raw_runs,
+        duplicates=duplicates,
+    )
+
+
+def validation_footer(raw: pl.DataFrame, duplicates: int) -> dict[str, str]:
+    runs = sorted(raw.get_column("_run_id").unique().drop_nulls().to_list()) if raw.height else []
+    return {RAW_RUNS_KEY: json.dumps(runs), DUPLICATES_KEY: str(duplicates)}

@@ -21,15 +21,18 @@ from dagster import (
     MetadataValue,
     Output,
     PartitionsDefinition,
+    ResourceParam,
     asset,
     multi_asset,
 )
 
 from orders_platform.assets.intraday import (
     APPLIED_KEY,
+    held_validation,
     not_yet_upserted,
     provisional,
     run_now,
+    validation_footer,
 )
 from orders_platform.assets.keys import (
     LAKE_IO_MANAGER,
@@ -45,8 +48,11 @@ from orders_platform.checks.gates import run_gate_by_partition
 from orders_platform.checks.schemas import SilverOrders
 from orders_platform.observability import counts_metadata, frame_metadata, table_schema
 from orders_platform.partitions import lake_backfill_policy, warehouse_backfill_policy
+from orders_platform.storage.lake import ParquetLakeIOManager
+from orders_platform.storage.lake_parts import LakePart
 from orders_platform.storage.warehouse.base import Warehouse
 from orders_platform.transforms.enrich import enrich_orders
+from orders_platform.transforms.increments import merge_latest
 from orders_platform.transforms.malformed import split_malformed
 from orders_platform.transforms.orders import validate_orders
 from orders_platform.transforms.schema import (
@@ -54,6 +60,7 @@ from orders_platform.transforms.schema import (
     RAW_ORDERS_SCHEMA,
     REJECTED_ORDERS_SCHEMA,
     SILVER_ORDERS_SCHEMA,
+    UNKNOWN_PAYMENT_METHOD,
     VALIDATED_ORDERS_SCHEMA,
 )
 
@@ -124,14 +131,32 @@ def build_orders_assets(
         partitions_def=partitions_def,
         backfill_policy=lake_backfill_policy(),
     )
-    def validated_orders(context: AssetExecutionContext, raw_orders: dict[str, pl.DataFrame]):
+    def validated_orders(
+        context: AssetExecutionContext,
+        raw_orders: dict[str, pl.DataFrame],
+        lake_io_manager: ResourceParam[ParquetLakeIOManager],
+    ):
         valid: dict[str, pl.DataFrame] = {}
         rejected: dict[str, pl.DataFrame] = {}
+        footers: dict[str, dict[str, str]] = {}
         reasons: Counter[str] = Counter()
-        duplicates = unknown_methods = rows_in = 0
+        duplicates = unknown_methods = rows_in = rows_validated = 0
         per_day: dict[str, dict[str, int]] = {}
+        now = run_now(context)
         for key in context.partition_keys:
-            to_validate, malformed = split_malformed(raw_orders[key], ORDER_SOURCE_COLUMNS)
+            raw = raw_orders[key]
+            # The open day: validate only the raw parts added since the last tick and fold
+            # them into what the partition holds (assets/intraday.py).
+            is_open = intraday and provisional(date.fromisoformat(key), now)
+            held = (
+                held_validation(lake_io_manager, key, raw, VALIDATED_ORDERS, REJECTED_ORDERS)
+                if is_open
+                else None
+            )
+            new_raw = (
+                raw if held is None else raw.filter(~pl.col("_run_id").is_in(sorted(held.raw_runs)))
+            )
+            to_validate, malformed = split_malformed(new_raw, ORDER_SOURCE_COLUMNS)
             result = validate_orders(to_validate)
             valid[key] = result.valid
             rejected[key] = pl.concat(
@@ -140,16 +165,28 @@ def build_orders_assets(
                     result.rejected.cast(REJECTED_ORDERS_SCHEMA),
                 ]
             )
-            reasons.update(result.rejected_by_reason)
-            reasons.update(dict(malformed.group_by("reason").len().iter_rows()))
-            duplicates += result.duplicates_collapsed
-            unknown_methods += result.unknown_payment_methods
-            rows_in += raw_orders[key].height
+            collapsed = result.duplicates_collapsed
+            if held is not None:
+                valid[key], merged = merge_latest(held.valid, result.valid)
+                rejected[key] = pl.concat(
+                    [held.rejected.cast(REJECTED_ORDERS_SCHEMA), rejected[key]]
+                )
+                collapsed += held.duplicates + merged
+            if is_open:
+                footers[key] = validation_footer(raw, collapsed)
+            reasons.update(dict(rejected[key].group_by("reason").len().iter_rows()))
+            unknown = (
+                valid[key].select((pl.col("payment_method") == UNKNOWN_PAYMENT_METHOD).sum()).item()
+            )
+            duplicates += collapsed
+            unknown_methods += unknown
+            rows_in += raw.height
+            rows_validated += new_raw.height
             per_day[key] = {
-                "raw": raw_orders[key].height,
-                "valid": result.valid.height,
-                "rejected": result.rejected.height,
-                "duplicates_collapsed": result.duplicates_collapsed,
+                "raw": raw.height,
+                "valid": valid[key].height,
+                "rejected": rejected[key].height,
+                "duplicates_collapsed": collapsed,
             }
             if result.unknown_payment_methods:
                 context.log.warning(
@@ -165,13 +202,14 @@ def build_orders_assets(
             "duplicates_collapsed": duplicates,
             "unknown_payment_methods": unknown_methods,
             "rejected_by_reason": counts_metadata(reasons),
+            "rows_validated_by_this_run": rows_validated,
         }
         if len(per_day) > 1:
             shared["per_partition"] = MetadataValue.json(per_day)
         shared["provisional"] = _provisional(context)
         last = context.partition_keys[-1]
         yield Output(
-            valid,
+            {k: LakePart(df, footer=footers[k]) if k in footers else df for k, df in valid.items()},
             output_name="validated_orders",
             metadata={
                 **shared,
@@ -181,7 +219,10 @@ def build_orders_assets(
             },
         )
         yield Output(
-            rejected,
+            {
+                k: LakePart(df, footer=footers[k]) if k in footers else df
+                for k, df in rejected.items()
+            },
             output_name="rejected_orders",
             metadata={
                 **shared,

@@ -40,6 +40,7 @@ from orders_platform.automation.policies import (
 )
 from orders_platform.settings import SettingsError, load_settings
 from orders_platform.storage.lake import read_partition
+from orders_platform.transforms.orders import validate_orders
 from orders_platform.transforms.schema import ORDER_SOURCE_COLUMNS
 from orders_platform_tests.integration.intraday_support import (
     ORDERS_CHAIN,
@@ -155,6 +156,13 @@ def test_demo_ticks_release_records_as_time_passes(platform, instance):
     assert isinstance(lag, float) and 0 <= lag < 15 * 60
     validated = read_partition(platform.lake_root, VALIDATED_ORDERS.path, DAY.isoformat())
     assert validated["order_id"].n_unique() == validated.height
+    assert metadata(second, VALIDATED_ORDERS)["rows_validated_by_this_run"] == ext2["rows_written"]
+    # tick 2 validated only its part, and holds what validating the whole partition gives
+    raw = read_partition(platform.lake_root, RAW_ORDERS.path, DAY.isoformat())
+    whole = validate_orders(raw)
+    assert validated.sort("order_id").equals(whole.valid.sort("order_id"))
+    rejected = read_partition(platform.lake_root, REJECTED_ORDERS.path, DAY.isoformat())
+    assert without_lineage(rejected).equals(without_lineage(whole.rejected.cast(rejected.schema)))
     assert validated["updated_at"].max() < D0 + timedelta(hours=9, minutes=15)
 
     # A full refresh of the open day by run config (the launchpad / --config-json form).
