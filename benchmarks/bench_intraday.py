@@ -221,7 +221,12 @@ def measure(held: int) -> dict:
 
 def main() -> None:
     results = [measure(held) for held in HELD]
-    steps = ["raw__orders", "validated_orders", "silver__orders"]
+    steps = ["raw__orders", "validated_orders", "checks", "silver__orders"]
+    for r in results:
+        for key in ("tick_steps", "empty_steps", "first_steps"):
+            r[key]["checks"] = sum(
+                v for k, v in r[key].items() if k.startswith("validated__orders_")
+            )
     print(f"load average {os.getloadavg()[0]:.1f}; increment {INCREMENT} change records\n")
     header = (
         "| rows held | first tick (whole day so far) | CLI tick | rows read | source s | "
