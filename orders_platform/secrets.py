@@ -28,6 +28,8 @@ SECRET_ENV_VARS: tuple[str, ...] = (
     "OPENLINEAGE_API_KEY",
     # A Slack/Teams-style webhook URL is a bearer credential in itself.
     "ORDERS_ALERT_WEBHOOK_URL",
+    # http://user:password@host:9091 is how basic auth reaches a Pushgateway.
+    "ORDERS_PROMETHEUS_PUSHGATEWAY",
 )
 MASK = "***"
 # Shorter values would mask ordinary words ("a", "db"); no real secret is that short.

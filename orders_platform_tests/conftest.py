@@ -35,7 +35,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
 def _no_ambient_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests start from the embedded default whatever the developer's shell exports."""
     for name in list(os.environ):
-        if name.startswith(("ORDERS_", "SNOWFLAKE_")):
+        if name.startswith(("ORDERS_", "SNOWFLAKE_", "OPENLINEAGE")):
             monkeypatch.delenv(name)
 
 
