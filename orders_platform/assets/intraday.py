@@ -213,7 +213,7 @@ class HeldValidation:
 
 
 def held_validation(
-    lake: ParquetLakeIOManager, partition: str, raw: pl.DataFrame, valid_key, rejected_key
+    lake: ParquetLakeIOManager, partition: str, raw_runs: set[str], valid_key, rejected_key
 ) -> HeldValidation | None:
     """The open day's validated rows and dead letters so far, if they can be extended:
     both files record (in their footers) the same raw runs, and every one of those runs is
@@ -230,18 +230,21 @@ def held_validation(
         runs.append((frozenset(json.loads(footer[RAW_RUNS_KEY])), int(footer[DUPLICATES_KEY])))
     if runs[0] != runs[1]:
         return None  # killed between the two writes
-    raw_runs, duplicates = runs[0]
-    present = set(raw.get_column("_run_id").unique().to_list()) if raw.height else set()
-    if not raw_runs <= present:
+    held_runs, duplicates = runs[0]
+    if not held_runs <= raw_runs:
         return None
     return HeldValidation(
         valid=lake.read_partition(list(valid_key.path), partition),
         rejected=lake.read_partition(list(rejected_key.path), partition),
-        raw_runs=raw_runs,
+        raw_runs=held_runs,
         duplicates=duplicates,
     )
 
 
-def validation_footer(raw: pl.DataFrame, duplicates: int) -> dict[str, str]:
-    runs = sorted(raw.get_column("_run_id").unique().drop_nulls().to_list()) if raw.height else []
-    return {RAW_RUNS_KEY: json.dumps(runs), DUPLICATES_KEY: str(duplicates)}
+def raw_runs_of(raw: pl.LazyFrame) -> set[str]:
+    """The runs (ticks) whose parts a raw partition holds (one column read)."""
+    return set(raw.select(pl.col("_run_id").unique()).collect().get_column("_run_id").drop_nulls())
+
+
+def validation_footer(raw_runs: set[str], duplicates: int) -> dict[str, str]:
+    return {RAW_RUNS_KEY: json.dumps(sorted(raw_runs)), DUPLICATES_KEY: str(duplicates)}

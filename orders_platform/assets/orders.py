@@ -31,6 +31,7 @@ from orders_platform.assets.intraday import (
     held_validation,
     not_yet_upserted,
     provisional,
+    raw_runs_of,
     run_now,
     validation_footer,
 )
@@ -133,7 +134,7 @@ def build_orders_assets(
     )
     def validated_orders(
         context: AssetExecutionContext,
-        raw_orders: dict[str, pl.DataFrame],
+        raw_orders: dict[str, pl.LazyFrame],
         lake_io_manager: ResourceParam[ParquetLakeIOManager],
     ):
         valid: dict[str, pl.DataFrame] = {}
@@ -145,17 +146,19 @@ def build_orders_assets(
         now = run_now(context)
         for key in context.partition_keys:
             raw = raw_orders[key]
-            # The open day: validate only the raw parts added since the last tick and fold
-            # them into what the partition holds (assets/intraday.py).
+            raw_rows = raw.select(pl.len()).collect().item()
+            # The open day: validate only the raw parts added since the last tick (read
+            # alone, by their _run_id) and fold them into what the partition holds.
             is_open = intraday and provisional(date.fromisoformat(key), now)
+            runs = raw_runs_of(raw) if is_open else set()
             held = (
-                held_validation(lake_io_manager, key, raw, VALIDATED_ORDERS, REJECTED_ORDERS)
+                held_validation(lake_io_manager, key, runs, VALIDATED_ORDERS, REJECTED_ORDERS)
                 if is_open
                 else None
             )
-            new_raw = (
-                raw if held is None else raw.filter(~pl.col("_run_id").is_in(sorted(held.raw_runs)))
-            )
+            if held is not None:
+                raw = raw.filter(~pl.col("_run_id").is_in(sorted(held.raw_runs)))
+            new_raw = raw.collect()
             to_validate, malformed = split_malformed(new_raw, ORDER_SOURCE_COLUMNS)
             result = validate_orders(to_validate)
             valid[key] = result.valid
@@ -173,17 +176,17 @@ def build_orders_assets(
                 )
                 collapsed += held.duplicates + merged
             if is_open:
-                footers[key] = validation_footer(raw, collapsed)
+                footers[key] = validation_footer(runs, collapsed)
             reasons.update(dict(rejected[key].group_by("reason").len().iter_rows()))
             unknown = (
                 valid[key].select((pl.col("payment_method") == UNKNOWN_PAYMENT_METHOD).sum()).item()
             )
             duplicates += collapsed
             unknown_methods += unknown
-            rows_in += raw.height
+            rows_in += raw_rows
             rows_validated += new_raw.height
             per_day[key] = {
-                "raw": raw.height,
+                "raw": raw_rows,
                 "valid": valid[key].height,
                 "rejected": rejected[key].height,
                 "duplicates_collapsed": collapsed,
