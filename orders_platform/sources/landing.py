@@ -71,7 +71,7 @@ import fsspec
 import polars as pl
 from fsspec.implementations.local import LocalFileSystem
 
-from orders_platform.sources.base import MALFORMED_COLUMN, RawSource
+from orders_platform.sources.base import MALFORMED_COLUMN, Increment, RawSource
 from orders_platform.transforms.events import EVENT_SOURCE_COLUMNS
 from orders_platform.transforms.schema import ORDER_SOURCE_COLUMNS
 
@@ -457,6 +457,14 @@ class LandingSource(RawSource):
     def extract_orders(self, day: date) -> Iterator[pl.DataFrame]:
         yield from self._extract("orders", day, ORDER_SOURCE_COLUMNS)
 
+    def extract_orders_increment(self, day: date, increment: Increment) -> Iterator[pl.DataFrame]:
+        """The open day's files whose checksum the lake partition does not hold yet."""
+        yield from self._extract("orders", day, ORDER_SOURCE_COLUMNS, increment.seen_files)
+
+    @property
+    def incremental_by_files(self) -> bool:
+        return True
+
     def extract_events(self, day: date) -> Iterator[pl.DataFrame]:
         yield from self._extract("events", day, EVENT_SOURCE_COLUMNS)
 
@@ -482,7 +490,13 @@ class LandingSource(RawSource):
             day = day.date()
         return f"{self.root.rstrip('/')}/{kind}/dt={day.isoformat()}"
 
-    def _extract(self, kind: str, day: date, columns: Sequence[str]) -> Iterator[pl.DataFrame]:
+    def _extract(
+        self,
+        kind: str,
+        day: date,
+        columns: Sequence[str],
+        already_read: frozenset[str] = frozenset(),
+    ) -> Iterator[pl.DataFrame]:
         self._check_knobs()
         self._record_stats()
         started = time.perf_counter()
@@ -517,6 +531,11 @@ class LandingSource(RawSource):
                     stats["ignored_files"].append(name)
                     continue
                 digest, size = self._checksum(fs, file_path)
+                if digest in already_read:  # an intraday tick: the lake holds this file
+                    stats["skipped_files"].append(
+                        {"name": name, "sha256": digest, "bytes": size, "already_read": True}
+                    )
+                    continue
                 if digest in seen:
                     stats["skipped_files"].append(
                         {
@@ -912,4 +931,5 @@ def _public(stats: dict[str, Any], started: float) -> dict[str, Any]:
     out["skipped_files"] = list(stats["skipped_files"])
     out["ignored_files"] = list(stats["ignored_files"])
     out["seconds"] = round(time.perf_counter() - started, 3)
+    out["files_read"] = [f["sha256"] for f in out["files"]]
     return out

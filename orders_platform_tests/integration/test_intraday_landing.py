@@ -79,7 +79,9 @@ def test_landing_ticks_read_only_new_files(tmp_path: Path) -> None:
     settings = {"ORDERS_SOURCE": "landing", "ORDERS_LANDING_DIR": str(landing)}
     platform = OrdersPlatform(tmp=tmp_path / "intraday")
     defs = platform.definitions(**settings)
-    first_file = drop(landing, "batch-001.csv", rows(*((i, at(0, 20 + i), "placed") for i in range(1, 21))))
+    first_file = drop(
+        landing, "batch-001.csv", rows(*((i, at(0, 20 + i), "placed") for i in range(1, 21)))
+    )
 
     with DagsterInstance.ephemeral() as instance:
         first = tick(defs, instance, DAY, at(10))
