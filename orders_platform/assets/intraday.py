@@ -76,7 +76,6 @@ class Extracted:
     """One partition's extraction: what to store and what to report."""
 
     stored: pl.DataFrame | LakePart
-    rows: int
     stats: dict[str, Any] = field(default_factory=dict)
 
 
@@ -122,7 +121,7 @@ def extract_orders_day(
         stored = LakePart(
             lineage(frame), until=until, open_day=is_open, footer=_files_footer(source)
         )
-        return Extracted(stored, frame.height, stats)
+        return Extracted(stored, stats)
 
     parts = lake.live_parts(key_path, partition)
     held_until = watermark(p for p, _ in parts)
@@ -158,7 +157,7 @@ def extract_orders_day(
         open_day=True,
         footer=_files_footer(source),
     )
-    return Extracted(stored, frame.height, stats)
+    return Extracted(stored, stats)
 
 
 def _files_footer(source: RawSource) -> dict[str, str]:
