@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from dagster import AssetKey
 
@@ -32,6 +32,7 @@ class ExportConfig:
     warehouse_namespace: str = "duckdb://data/warehouse.duckdb"
     warehouse_prefix: str = ""
     timeout_seconds: float = EXPORT_TIMEOUT_SECONDS
+    lineage_namespace: str = DEFAULT_OL_NAMESPACE  # OPENLINEAGE_NAMESPACE
     # asset key -> warehouse table ("silver.orders"), from the assets' own metadata
     tables: dict[AssetKey, str] = field(default_factory=dict)
 
@@ -70,18 +71,11 @@ def lineage_configured() -> bool:
     return any(p.is_file() for p in candidates)
 
 
-def lineage_namespace() -> str:
-    return os.environ.get("OPENLINEAGE_NAMESPACE") or DEFAULT_OL_NAMESPACE
-
-
-def public_url(url: str) -> str:
-    """A URL without its user:password part, for log lines."""
+def host_of(url: str) -> str:
+    """``host:port`` of a URL, for log lines: the variable holding the URL is on the secret
+    list (it may carry ``user:password@``), its host is not a secret."""
     parts = urlsplit(url)
-    if not (parts.username or parts.password):
-        return url
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit(parts._replace(netloc=netloc))
+    return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
 
 
 def export_config(settings, tables: dict[AssetKey, str]) -> ExportConfig:
@@ -96,6 +90,7 @@ def export_config(settings, tables: dict[AssetKey, str]) -> ExportConfig:
     return ExportConfig(
         pushgateway=settings.prometheus_pushgateway,
         lineage=lineage_configured(),
+        lineage_namespace=settings.openlineage_namespace or DEFAULT_OL_NAMESPACE,
         lake_root=settings.lake_root_resolved,
         warehouse_namespace=namespace,
         warehouse_prefix=prefix,

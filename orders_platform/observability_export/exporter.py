@@ -16,6 +16,7 @@ import concurrent.futures
 import queue
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -26,9 +27,11 @@ from orders_platform.observability_export import metrics
 from orders_platform.observability_export.config import (
     PROMETHEUS_JOB,
     ExportConfig,
-    lineage_namespace,
-    public_url,
+    host_of,
 )
+
+# How long a send waits for an earlier, unawaited one of the same run (see `_send`).
+PENDING_GRACE_SECONDS = 0.25
 
 
 class _Sender:
@@ -40,8 +43,8 @@ class _Sender:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def send(self, fn: Callable[[], Any], timeout: float) -> None:
-        """Run `fn` on the worker; raise its error, or TimeoutError past `timeout`."""
+    def submit(self, fn: Callable[[], Any]) -> concurrent.futures.Future:
+        """Queue `fn` for the worker; its future holds the result or the error."""
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
@@ -50,7 +53,7 @@ class _Sender:
                 self._thread.start()
         future: concurrent.futures.Future = concurrent.futures.Future()
         self._queue.put((fn, future))
-        future.result(timeout=timeout)
+        return future
 
     def _work(self) -> None:
         while True:
@@ -59,6 +62,19 @@ class _Sender:
                 future.set_result(fn())
             except BaseException as exc:  # handed to the waiting step, if still waiting
                 future.set_exception(exc)
+
+
+class _RecentRuns(OrderedDict):
+    """run id -> set of names, keeping the latest `size` runs."""
+
+    size = 256
+
+    def setdefault(self, key, default=None):
+        if key not in self:
+            self[key] = default
+            while len(self) > self.size:
+                self.popitem(last=False)
+        return self[key]
 
 
 class RunExporter:
@@ -71,12 +87,18 @@ class RunExporter:
         self.config = config
         self.upstream = {k: tuple(v) for k, v in upstream.items()}
         self.dead_letters = dead_letters
-        self._sender = _Sender()
+        # One worker per backend: a lineage backend retrying in the background never
+        # delays a metrics push, and the reverse.
+        self._senders = {"pushgateway": _Sender(), "openlineage": _Sender()}
         self._lineage_client = None
         # run_id -> backends that already failed in that run (warned once, then quiet)
-        self._failed: dict[str, set[str]] = {}
-        self._ended: set[str] = set()
-        self._started: set[str] = set()
+        # Per-run memory of this process, bounded: a run worker runs one run, but a
+        # long-lived process (tests, an in-process launcher) runs many.
+        self._failed: _RecentRuns = _RecentRuns()
+        self._ended: _RecentRuns = _RecentRuns()
+        self._started: _RecentRuns = _RecentRuns()
+        # run id -> lineage sends not awaited (START): checked at the next step end
+        self._pending: _RecentRuns = _RecentRuns()
 
     # ---- hook points -------------------------------------------------------------------
 
@@ -107,11 +129,14 @@ class RunExporter:
         step_key = str(context.op_handle)  # a step key is its node handle (no dynamic outputs)
         if first and first[0].event_log_entry.step_key != step_key:
             return  # another step (maybe in another process) began the run and sent START
-        self._started.add(run.run_id)
+        self._started.setdefault(run.run_id, set())
         facts = run_facts.read_run(instance, run.run_id)
-        self._emit_lineage(context.log, run, "START", time.time(), facts, planned_only=True)
+        self._emit_lineage(
+            context.log, run, "START", time.time(), facts, planned_only=True, wait=False
+        )
 
     def _step_ended(self, context) -> None:
+        self._report_pending(context.log, context.run_id)
         instance: DagsterInstance = context.instance
         run = instance.get_run_by_id(context.run_id)
         facts = run_facts.read_run(instance, context.run_id)
@@ -123,7 +148,7 @@ class RunExporter:
             and context.run_id not in self._ended
             and run_facts.run_is_over(instance, context.run_id, facts)
         ):
-            self._ended.add(context.run_id)
+            self._ended.setdefault(context.run_id, set())
             failed = bool(facts.failed_steps)
             error = None
             if failed:
@@ -162,12 +187,12 @@ class RunExporter:
                 context.run_id,
                 "pushgateway",
                 lambda g=group: metrics.push(gateway, g, self.config.timeout_seconds),
-                f"Prometheus Pushgateway {public_url(gateway)}",
+                f"Prometheus Pushgateway at {host_of(gateway)} (ORDERS_PROMETHEUS_PUSHGATEWAY)",
             ):
                 break
 
     def _emit_lineage(
-        self, log, run, state: str, when: float, facts, error=None, planned_only=False
+        self, log, run, state: str, when: float, facts, error=None, planned_only=False, wait=True
     ) -> None:
         from orders_platform.observability_export.lineage import job_name, run_event
 
@@ -176,7 +201,7 @@ class RunExporter:
         event = run_event(
             state,
             run_id=run.run_id,
-            namespace=lineage_namespace(),
+            namespace=self.config.lineage_namespace,
             job=job_name(run.job_name, planned, partition),
             partition=partition,
             event_time=when,
@@ -193,6 +218,7 @@ class RunExporter:
             "openlineage",
             lambda: self._client().emit(event),
             "OpenLineage backend",
+            wait=wait,
         )
 
     def _client(self):
@@ -202,21 +228,47 @@ class RunExporter:
             self._lineage_client = OpenLineageClient()
         return self._lineage_client
 
-    def _send(self, log, run_id: str, backend: str, fn, what: str) -> bool:
+    def _send(self, log, run_id: str, backend: str, fn, what: str, wait: bool = True) -> bool:
+        """Send through the backend's worker. `wait`: await it (at most the timeout) and
+        warn on failure; else leave it pending, to be reported by `_report_pending`."""
         failed = self._failed.setdefault(run_id, set())
         if backend in failed:  # down earlier in this run: the next run tries again
             return False
+        earlier = [f for f, b, _ in self._pending.get(run_id) or [] if b == backend]
+        future = self._senders[backend].submit(fn)
+        if earlier and concurrent.futures.wait(earlier, timeout=PENDING_GRACE_SECONDS).not_done:
+            # An earlier send (the run's START) has had the whole run to get an answer and
+            # has none: the backend is down or stalled; waiting on this one would only add
+            # the timeout to the run.
+            self._warn_once(log, run_id, backend, what, TimeoutError())
+            return False
+        if not wait:
+            self._pending.setdefault(run_id, []).append((future, backend, what))
+            return True
         try:
-            self._sender.send(fn, self.config.timeout_seconds)
+            future.result(timeout=self.config.timeout_seconds)
             return True
         except Exception as exc:
-            if backend not in failed:
-                failed.add(backend)
-                log.warning(
-                    f"{what} unreachable ({_describe(exc)}); the run goes on without it "
-                    "(this warning is logged once per run)"
-                )
+            self._warn_once(log, run_id, backend, what, exc)
             return False
+
+    def _report_pending(self, log, run_id: str) -> None:
+        pending = self._pending.get(run_id) or []
+        for item in list(pending):
+            future, backend, what = item
+            if future.done():
+                pending.remove(item)
+                if future.exception() is not None:
+                    self._warn_once(log, run_id, backend, what, future.exception())
+
+    def _warn_once(self, log, run_id: str, backend: str, what: str, exc: BaseException) -> None:
+        failed = self._failed.setdefault(run_id, set())
+        if backend not in failed:
+            failed.add(backend)
+            log.warning(
+                f"{what} unreachable ({_describe(exc)}); the run goes on without it "
+                "(this warning is logged once per run)"
+            )
 
 
 def _describe(exc: BaseException) -> str:

@@ -5,6 +5,9 @@ partition; datasets are named where the data lives (`config.Dataset`). Output da
 `schema`, `dataQualityMetrics` (rowCount; for a dead-letter set the rejected rows by reason
 code as a custom `orders_platform_rejections` facet), `dataQualityAssertions` (the run's
 check results on that asset) and the `outputStatistics` output facet (rowCount written).
+
+This module imports the OpenLineage client at its top: the exporter imports the module
+itself only when lineage is configured.
 """
 
 from __future__ import annotations
@@ -13,7 +16,19 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import attr
 from dagster import AssetKey
+from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
+from openlineage.client.facet_v2 import (
+    data_quality_assertions_dataset,
+    data_quality_metrics_dataset,
+    error_message_run,
+    job_type_job,
+    nominal_time_run,
+    output_statistics_output_dataset,
+    schema_dataset,
+)
+from openlineage.client.generated.base import DatasetFacet
 
 from orders_platform.observability_export.config import Dataset, ExportConfig
 from orders_platform.observability_export.facts import (
@@ -24,9 +39,24 @@ from orders_platform.observability_export.facts import (
     plain,
 )
 
-PRODUCER = "https://github.com/orders-platform/orders_platform"
+# URNs, not URLs: the project has no public home to point at. The facet's JSON schema ships
+# with the code (deploy/openlineage/RejectionsDatasetFacet.json, its $id is this URN).
+PRODUCER = "urn:orders_platform:observability_export"
 REJECTIONS_FACET = "orders_platform_rejections"
-REJECTIONS_SCHEMA = f"{PRODUCER}/blob/main/docs/facets/RejectionsDatasetFacet.json"
+REJECTIONS_SCHEMA = (
+    "urn:orders_platform:facets:RejectionsDatasetFacet:1-0-0#/$defs/RejectionsDatasetFacet"
+)
+
+
+@attr.define
+class RejectionsDatasetFacet(DatasetFacet):
+    """Dead-letter rows of the partition by reason code."""
+
+    byReason: dict[str, int] = attr.field(factory=dict)  # noqa: N815 - OpenLineage casing
+
+    @staticmethod
+    def _get_schema() -> str:
+        return REJECTIONS_SCHEMA
 
 
 def job_name(dagster_job: str, assets: Iterable[AssetKey], partition: str) -> str:
@@ -55,13 +85,11 @@ def _nominal(partition: str) -> tuple[str, str] | None:
 
 
 def _schema_fields(meta: Mapping[str, Any]) -> list | None:
-    from openlineage.client.generated.schema_dataset import SchemaDatasetFacetFields
-
     schema = meta.get("dagster/column_schema")
     columns = getattr(schema, "columns", None)
     if not columns:
         return None
-    return [SchemaDatasetFacetFields(name=c.name, type=c.type) for c in columns]
+    return [schema_dataset.SchemaDatasetFacetFields(name=c.name, type=c.type) for c in columns]
 
 
 def _output(
@@ -70,14 +98,6 @@ def _output(
     checks: list[CheckOutcome],
     dead_letter: bool,
 ):
-    from openlineage.client.event_v2 import OutputDataset
-    from openlineage.client.facet_v2 import (
-        data_quality_assertions_dataset,
-        data_quality_metrics_dataset,
-        output_statistics_output_dataset,
-        schema_dataset,
-    )
-
     facets: dict[str, Any] = {}
     output_facets: dict[str, Any] = {}
     meta: Mapping[str, Any] = mats[-1].metadata if mats else {}
@@ -94,7 +114,9 @@ def _output(
         )
     by_reason = plain(meta.get("rejected_by_reason"))
     if dead_letter and isinstance(by_reason, dict):
-        facets[REJECTIONS_FACET] = _rejections_facet(by_reason)
+        facets[REJECTIONS_FACET] = RejectionsDatasetFacet(
+            byReason={str(k): int(v) for k, v in by_reason.items()}
+        )
     if checks:
         facets["dataQualityAssertions"] = (
             data_quality_assertions_dataset.DataQualityAssertionsDatasetFacet(
@@ -117,21 +139,6 @@ def _output(
     )
 
 
-def _rejections_facet(by_reason: Mapping[str, int]):
-    import attr
-    from openlineage.client.generated.base import DatasetFacet
-
-    @attr.define
-    class RejectionsDatasetFacet(DatasetFacet):
-        byReason: dict[str, int] = attr.field(factory=dict)  # noqa: N815 - OpenLineage casing
-
-        @staticmethod
-        def _get_schema() -> str:
-            return REJECTIONS_SCHEMA
-
-    return RejectionsDatasetFacet(byReason={str(k): int(v) for k, v in by_reason.items()})
-
-
 def run_event(
     state: str,
     *,
@@ -148,13 +155,6 @@ def run_event(
     error: str | None = None,
 ):
     """A RunEvent of `state` (START, COMPLETE, FAIL) for the run."""
-    from openlineage.client.event_v2 import InputDataset, Job, Run, RunEvent, RunState
-    from openlineage.client.facet_v2 import (
-        error_message_run,
-        job_type_job,
-        nominal_time_run,
-    )
-
     written = sorted(set(planned), key=asset_label)
     inputs_keys = sorted(
         {dep for key in written for dep in upstream.get(key, ()) if dep not in set(written)},
