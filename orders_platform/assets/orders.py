@@ -73,10 +73,14 @@ def _provisional(context: AssetExecutionContext) -> bool:
     return any(provisional(date.fromisoformat(k), now) for k in context.partition_keys)
 
 
-def _freshness_lag(upserted: pl.DataFrame, now: datetime) -> dict:
-    """now - newest updated_at written: the age of silver.orders' newest change (SPEC §10),
-    a number so the asset's plot shows the lag over the day."""
-    newest = upserted.get_column("updated_at").max() if upserted.height else None
+def _freshness_lag(context: AssetExecutionContext, validated: dict[str, pl.DataFrame]) -> dict:
+    """On an intraday tick: now - newest updated_at of the open day, the age of
+    silver.orders' newest change (SPEC §10), as a number so the asset's plot shows the lag
+    over the day. A closed day's lag only measures how long ago it closed: not reported."""
+    now = run_now(context)
+    open_days = [k for k in validated if provisional(date.fromisoformat(k), now)]
+    upserted = pl.concat([validated[k] for k in open_days]) if open_days else None
+    newest = upserted.get_column("updated_at").max() if upserted is not None else None
     if newest is None:
         return {}
     return {"freshness_lag_seconds": MetadataValue.float(round((now - newest).total_seconds(), 3))}
@@ -299,7 +303,7 @@ def build_orders_assets(
         yield MaterializeResult(
             metadata={
                 "provisional": _provisional(context),
-                **_freshness_lag(pl.concat(list(validated_orders.values())), run_now(context)),
+                **_freshness_lag(context, validated_orders),
                 APPLIED_KEY: MetadataValue.json({k: mark for k, (_, mark) in pending.items()}),
                 "warehouse": warehouse.kind,
                 "table": "silver.orders",
