@@ -33,6 +33,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_orders.py
 	$(BIN)/python benchmarks/bench_sessions.py
 	$(BIN)/python benchmarks/bench_backfill.py
+	$(BIN)/python benchmarks/bench_fixed_cost.py
+	$(BIN)/python benchmarks/bench_batch_script.py
 
 # e.g. make materialize PARTITION=2026-03-17
 PARTITION ?= 2026-03-17

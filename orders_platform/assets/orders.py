@@ -45,8 +45,8 @@ from orders_platform.assets.keys import (
     WAREHOUSE_POOL,
 )
 from orders_platform.assets.raw import build_raw_asset
+from orders_platform.checks import contracts
 from orders_platform.checks.gates import run_gate_by_partition
-from orders_platform.checks.schemas import SilverOrders
 from orders_platform.observability import counts_metadata, frame_metadata, table_schema
 from orders_platform.partitions import lake_backfill_policy, warehouse_backfill_policy
 from orders_platform.storage.lake import ParquetLakeIOManager
@@ -277,7 +277,7 @@ def build_orders_assets(
         }
         enriched = {key: enrich_orders(rows, ingested_at) for key, (rows, _) in pending.items()}
         combined = pl.concat(list(enriched.values()))
-        gate = run_gate_by_partition(SilverOrders, enriched)
+        gate = run_gate_by_partition(contracts.SILVER_ORDERS, enriched)
         if not gate.passed:
             yield AssetCheckResult(
                 check_name=SILVER_GATE,
