@@ -141,6 +141,8 @@ def _schedule_ticks(defs, instance):
 def test_demo_ticks_release_records_as_time_passes(platform, instance):
     defs = platform.definitions()
     first = tick(defs, instance, DAY, D0 + timedelta(hours=9))
+    dead_letters = Path(platform.lake_root) / "validated/rejected_orders" / f"dt={DAY}"
+    after_first = (dead_letters / "part-0.parquet").read_bytes()
     second = tick(defs, instance, DAY, D0 + timedelta(hours=9, minutes=15))
     ext1, ext2 = extraction(first), extraction(second)
     assert (ext1["mode"], ext2["mode"]) == ("incremental", "incremental")
@@ -164,6 +166,20 @@ def test_demo_ticks_release_records_as_time_passes(platform, instance):
     rejected = read_partition(platform.lake_root, REJECTED_ORDERS.path, DAY.isoformat())
     assert without_lineage(rejected).equals(without_lineage(whole.rejected.cast(rejected.schema)))
     assert validated["updated_at"].max() < D0 + timedelta(hours=9, minutes=15)
+
+    # A tick killed between writing validated/orders and the dead letters: the pair
+    # disagrees on which raw parts it holds, so the next tick re-derives both from raw.
+    (dead_letters / "part-0.parquet").write_bytes(after_first)
+    third = tick(defs, instance, DAY, D0 + timedelta(hours=9, minutes=18))
+    assert (
+        metadata(third, VALIDATED_ORDERS)["rows_validated_by_this_run"]
+        == metadata(third, VALIDATED_ORDERS)["rows_in"]
+    )
+    raw = read_partition(platform.lake_root, RAW_ORDERS.path, DAY.isoformat())
+    rejected = read_partition(platform.lake_root, REJECTED_ORDERS.path, DAY.isoformat())
+    assert without_lineage(rejected).equals(
+        without_lineage(validate_orders(raw).rejected.cast(rejected.schema))
+    )
 
     # A full refresh of the open day by run config (the launchpad / --config-json form).
     refreshed = materialize(
