@@ -3,8 +3,10 @@
 ``orders_intraday_schedule`` runs ``*/15 * * * *`` (UTC, every hour of the day) by default
 and requests one run of `orders_intraday_job` for the tick's UTC day: raw/orders reads what
 is new since the day's watermark, validated/orders and the dead letters are re-derived,
-silver/orders is upserted. The first tick after midnight is the new day's first; the day
-that just closed is re-extracted in full by the daily schedule.
+silver/orders is upserted. The first tick after midnight is the new day's first, and also runs the
+closing day's *last* tick (its clock set to the last instant of that day with the
+``orders_platform/now`` tag), so the changes of the day's last minutes do not wait for
+the day close; the daily schedule then re-extracts the closed day in full.
 
 One tick at a time: while a run of the intraday job is queued or running, a tick is skipped
 with a reason naming that run (a slow tick delays the next one instead of piling runs on the
@@ -13,7 +15,7 @@ same partition). run_key ``intraday-<tick time>``: a tick evaluated twice launch
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from dagster import (
     DagsterRunStatus,
@@ -27,7 +29,9 @@ from dagster import (
     schedule,
 )
 
+from orders_platform.assets.intraday import NOW_TAG
 from orders_platform.automation.jobs import TRIGGER_TAG, orders_intraday_job
+from orders_platform.partitions import day_end
 
 DEFAULT_INTRADAY_MINUTES = 15
 IN_PROGRESS = [
@@ -79,10 +83,24 @@ def build_intraday_schedule(
                 f"{run.tags.get('dagster/partition')}) is still {run.status.value}: one tick "
                 "at a time"
             )
-        return RunRequest(
-            run_key=f"intraday-{tick.isoformat()}",
-            partition_key=day.isoformat(),
-            tags={TRIGGER_TAG: "intraday_schedule"},
-        )
+        requests = [
+            RunRequest(
+                run_key=f"intraday-{tick.isoformat()}",
+                partition_key=day.isoformat(),
+                tags={TRIGGER_TAG: "intraday_schedule"},
+            )
+        ]
+        previous = day - timedelta(days=1)
+        if tick - timedelta(minutes=minutes) < day_end(previous) and previous >= first_day:
+            last_instant = day_end(previous) - timedelta(microseconds=1)
+            requests.insert(
+                0,
+                RunRequest(
+                    run_key=f"intraday-last-{previous.isoformat()}",
+                    partition_key=previous.isoformat(),
+                    tags={TRIGGER_TAG: "intraday_schedule", NOW_TAG: last_instant.isoformat()},
+                ),
+            )
+        return requests
 
     return orders_intraday_schedule

@@ -108,13 +108,23 @@ def _schedule_ticks(defs, instance):
     assert isinstance(request, RunRequest)
     assert request.partition_key == "2026-03-17"
     assert request.run_key == f"intraday-{tick_time.isoformat()}"
-    # The first tick after midnight is the new day's first.
+    # The first tick after midnight is the new day's first, and the closing day's last
+    # (its clock at the day's last instant: an incremental tick up to midnight).
     context = build_schedule_context(
         instance=instance,
         repository_def=repo,
         scheduled_execution_time=datetime(2026, 3, 18, 0, 0, tzinfo=UTC),
     )
-    assert schedule.evaluate_tick(context).run_requests[0].partition_key == "2026-03-18"
+    last, first = schedule.evaluate_tick(context).run_requests
+    assert (last.partition_key, first.partition_key) == ("2026-03-17", "2026-03-18")
+    assert last.tags[NOW_TAG] == "2026-03-17T23:59:59.999999+00:00"
+    assert NOW_TAG not in first.tags
+    context = build_schedule_context(
+        instance=instance,
+        repository_def=repo,
+        scheduled_execution_time=datetime(2026, 3, 18, 0, 15, tzinfo=UTC),
+    )
+    assert [r.partition_key for r in schedule.evaluate_tick(context).run_requests] == ["2026-03-18"]
 
     # The previous tick is still running: skip, naming it.
     running = DagsterRun(
@@ -196,6 +206,13 @@ def test_demo_ticks_release_records_as_time_passes(platform, instance):
     raw_dir = Path(platform.lake_root) / "raw/orders" / f"dt={DAY}"
     (base,) = [p.name for p in raw_dir.iterdir()]
     assert base.startswith("part-20260317T092000000000Z-base-")
+
+    # The schedule's last tick of the day (clock at its last instant) is still incremental.
+    last = tick(defs, instance, DAY, D0 + timedelta(days=1, microseconds=-1))
+    assert (extraction(last)["mode"], extraction(last)["window_end"]) == (
+        "incremental",
+        "2026-03-17T23:59:59+00:00",
+    )
 
     # The day close equals one daily run over the finished day.
     close_time = D0 + timedelta(days=1, minutes=30)
