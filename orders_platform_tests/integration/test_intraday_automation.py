@@ -273,3 +273,26 @@ def test_cli_tick_and_full_refresh_of_today(tmp_path: Path):
     raw = read_partition(str(lake), RAW_ORDERS.path, today)
     assert raw.height > 0
     assert pl.Series(raw["_run_id"]).n_unique() == 1
+
+
+def test_ticks_on_an_s3_lake(s3, platform, instance):
+    """The same parts, watermark and day close on S3 (moto): listing, atomic copy, rename."""
+    from orders_platform_tests.servers.moto_s3 import BUCKET, LAKE_ROOT
+
+    defs = platform.definitions(ORDERS_LAKE_ROOT=LAKE_ROOT)
+    tick(defs, instance, DAY, D0 + timedelta(hours=9))
+    second = tick(defs, instance, DAY, D0 + timedelta(hours=9, minutes=15))
+    assert extraction(second)["watermark"] == (D0 + timedelta(hours=9)).isoformat()
+    assert 0 < extraction(second)["rows_already_held"] < extraction(second)["rows_extracted"]
+    directory = f"{BUCKET}/lake/raw/orders/dt={DAY}"
+
+    def names() -> list[str]:
+        return sorted(p.rsplit("/", 1)[-1] for p in s3.fs().ls(directory))
+
+    assert [n.split("-")[2] for n in names()] == ["inc", "inc"]
+    assert (
+        metadata(second, VALIDATED_ORDERS)["rows_validated_by_this_run"]
+        == (extraction(second)["rows_written"])
+    )
+    tick(defs, instance, DAY, D0 + timedelta(days=1, minutes=30))
+    assert names() == ["part-0.parquet"]
