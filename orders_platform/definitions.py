@@ -42,23 +42,34 @@ def build_definitions(settings: Settings) -> Definitions:
 
 
 def _build(settings: Settings) -> Definitions:
-    partitions = daily_partitions(settings.partitions_start)
+    partitions = daily_partitions(settings.partitions_start, open_day=settings.intraday)
     automation = build_automation(
         partitions,
         source=settings.source,
         landing_dir=settings.landing_dir_resolved,
         schedule_delay_minutes=settings.schedule_delay_minutes,
         alert_webhook_url=settings.alert_webhook_url,
+        intraday=settings.intraday,
+        intraday_minutes=settings.intraday_minutes,
     )
     assets = [
-        *build_orders_assets(partitions, warehouse_kind=settings.warehouse),
+        *build_orders_assets(
+            partitions,
+            warehouse_kind=settings.warehouse,
+            intraday=settings.intraday,
+            overlap_minutes=settings.pg_overlap_minutes,
+        ),
         *build_events_assets(
             partitions,
             warehouse_kind=settings.warehouse,
             session_gap=timedelta(minutes=settings.session_gap_minutes),
         ),
     ]
-    assets = apply_policies(assets, source_retry=source_retry_policy(settings.source_max_retries))
+    assets = apply_policies(
+        assets,
+        source_retry=source_retry_policy(settings.source_max_retries),
+        intraday=settings.intraday,
+    )
     checks = build_orders_checks(
         partitions, settings.max_reject_rate, settings.reject_rate_severity
     )

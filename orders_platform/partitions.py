@@ -1,8 +1,9 @@
-"""Daily UTC partitions shared by every asset, and how a backfill groups them into runs."""
+"""Daily UTC partitions shared by every asset, the open day, and how a backfill groups
+partitions into runs."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 from dagster import BackfillPolicy, DailyPartitionsDefinition
 
@@ -12,8 +13,29 @@ from dagster import BackfillPolicy, DailyPartitionsDefinition
 WAREHOUSE_DAYS_PER_RUN = 7
 
 
-def daily_partitions(start: date) -> DailyPartitionsDefinition:
-    return DailyPartitionsDefinition(start_date=start.isoformat(), timezone="UTC")
+def daily_partitions(start: date, *, open_day: bool = True) -> DailyPartitionsDefinition:
+    """Days from `start`; with `open_day` (``ORDERS_INTRADAY``, the default) today (UTC) is
+    a partition too (``end_offset=1``), materialized provisionally until it closes."""
+    return DailyPartitionsDefinition(
+        start_date=start.isoformat(), timezone="UTC", end_offset=1 if open_day else 0
+    )
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def day_start(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def day_end(day: date) -> datetime:
+    return day_start(day) + timedelta(days=1)
+
+
+def is_open_day(day: date, now: datetime) -> bool:
+    """Whether `day` has not closed yet at `now`: its data is still arriving."""
+    return now.astimezone(UTC) < day_end(day)
 
 
 def lake_backfill_policy() -> BackfillPolicy:

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     session_gap_minutes: float = _env("ORDERS_SESSION_GAP_MINUTES", 30.0, gt=0, le=24 * 60)
 
     schedule_delay_minutes: int = _env("ORDERS_SCHEDULE_DELAY_MINUTES", 30, ge=0, le=1439)
+    intraday: bool = _env("ORDERS_INTRADAY", True)
+    intraday_minutes: int = _env("ORDERS_INTRADAY_MINUTES", 15, ge=1, le=60)
     source_max_retries: int = _env("ORDERS_SOURCE_MAX_RETRIES", 3, ge=0, le=10)
     alert_webhook_url: str | None = _env("ORDERS_ALERT_WEBHOOK_URL", repr=False)
 

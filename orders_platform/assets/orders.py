@@ -6,7 +6,7 @@ loads partition by partition.
 """
 
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 from dagster import (
@@ -21,10 +21,20 @@ from dagster import (
     MetadataValue,
     Output,
     PartitionsDefinition,
+    ResourceParam,
     asset,
     multi_asset,
 )
 
+from orders_platform.assets.intraday import (
+    APPLIED_KEY,
+    held_validation,
+    not_yet_upserted,
+    provisional,
+    raw_runs_of,
+    run_now,
+    validation_footer,
+)
 from orders_platform.assets.keys import (
     LAKE_IO_MANAGER,
     OWNERS,
@@ -39,8 +49,11 @@ from orders_platform.checks import contracts
 from orders_platform.checks.gates import run_gate_by_partition
 from orders_platform.observability import counts_metadata, frame_metadata, table_schema
 from orders_platform.partitions import lake_backfill_policy, warehouse_backfill_policy
+from orders_platform.storage.lake import ParquetLakeIOManager
+from orders_platform.storage.lake_parts import LakePart
 from orders_platform.storage.warehouse.base import Warehouse
 from orders_platform.transforms.enrich import enrich_orders
+from orders_platform.transforms.increments import merge_latest
 from orders_platform.transforms.malformed import split_malformed
 from orders_platform.transforms.orders import validate_orders
 from orders_platform.transforms.schema import (
@@ -48,20 +61,49 @@ from orders_platform.transforms.schema import (
     RAW_ORDERS_SCHEMA,
     REJECTED_ORDERS_SCHEMA,
     SILVER_ORDERS_SCHEMA,
+    UNKNOWN_PAYMENT_METHOD,
     VALIDATED_ORDERS_SCHEMA,
 )
 
 SILVER_GATE = "silver_orders_schema"
 
 
-def build_orders_assets(partitions_def: PartitionsDefinition, warehouse_kind: str) -> list:
+def _provisional(context: AssetExecutionContext) -> bool:
+    now = run_now(context)
+    return any(provisional(date.fromisoformat(k), now) for k in context.partition_keys)
+
+
+def _freshness_lag(context: AssetExecutionContext, validated: dict[str, pl.DataFrame]) -> dict:
+    """On an intraday tick: now - newest updated_at of the open day, the age of
+    silver.orders' newest change (SPEC §10), as a number so the asset's plot shows the lag
+    over the day. A closed day's lag only measures how long ago it closed: not reported."""
+    now = run_now(context)
+    open_days = [k for k in validated if provisional(date.fromisoformat(k), now)]
+    upserted = pl.concat([validated[k] for k in open_days]) if open_days else None
+    newest = upserted.get_column("updated_at").max() if upserted is not None else None
+    if newest is None:
+        return {}
+    return {"freshness_lag_seconds": MetadataValue.float(round((now - newest).total_seconds(), 3))}
+
+
+def build_orders_assets(
+    partitions_def: PartitionsDefinition,
+    warehouse_kind: str,
+    *,
+    intraday: bool = True,
+    overlap_minutes: int = 5,
+) -> list:
     raw_orders = build_raw_asset(
         RAW_ORDERS,
         lambda source, day: source.extract_orders(day),
         RAW_ORDERS_SCHEMA,
         partitions_def,
         "Order change records whose updated_at falls in the UTC day, exactly as the source "
-        "delivered them (strings), plus _source, _extracted_at and _run_id.",
+        "delivered them (strings), plus _source, _extracted_at and _run_id. The open day "
+        "grows by one part per intraday tick (only what is new since its watermark).",
+        intraday=intraday,
+        overlap=timedelta(minutes=overlap_minutes),
+        incremental=True,
     )
 
     @multi_asset(
@@ -94,14 +136,34 @@ def build_orders_assets(partitions_def: PartitionsDefinition, warehouse_kind: st
         partitions_def=partitions_def,
         backfill_policy=lake_backfill_policy(),
     )
-    def validated_orders(context: AssetExecutionContext, raw_orders: dict[str, pl.DataFrame]):
+    def validated_orders(
+        context: AssetExecutionContext,
+        raw_orders: dict[str, pl.LazyFrame],
+        lake_io_manager: ResourceParam[ParquetLakeIOManager],
+    ):
         valid: dict[str, pl.DataFrame] = {}
         rejected: dict[str, pl.DataFrame] = {}
+        footers: dict[str, dict[str, str]] = {}
         reasons: Counter[str] = Counter()
-        duplicates = unknown_methods = rows_in = 0
+        duplicates = unknown_methods = rows_in = rows_validated = 0
         per_day: dict[str, dict[str, int]] = {}
+        now = run_now(context)
         for key in context.partition_keys:
-            to_validate, malformed = split_malformed(raw_orders[key], ORDER_SOURCE_COLUMNS)
+            raw = raw_orders[key]
+            raw_rows = raw.select(pl.len()).collect().item()
+            # The open day: validate only the raw parts added since the last tick (read
+            # alone, by their _run_id) and fold them into what the partition holds.
+            is_open = intraday and provisional(date.fromisoformat(key), now)
+            runs = raw_runs_of(raw) if is_open else set()
+            held = (
+                held_validation(lake_io_manager, key, runs, VALIDATED_ORDERS, REJECTED_ORDERS)
+                if is_open
+                else None
+            )
+            if held is not None:
+                raw = raw.filter(~pl.col("_run_id").is_in(sorted(held.raw_runs)))
+            new_raw = raw.collect()
+            to_validate, malformed = split_malformed(new_raw, ORDER_SOURCE_COLUMNS)
             result = validate_orders(to_validate)
             valid[key] = result.valid
             rejected[key] = pl.concat(
@@ -110,16 +172,28 @@ def build_orders_assets(partitions_def: PartitionsDefinition, warehouse_kind: st
                     result.rejected.cast(REJECTED_ORDERS_SCHEMA),
                 ]
             )
-            reasons.update(result.rejected_by_reason)
-            reasons.update(dict(malformed.group_by("reason").len().iter_rows()))
-            duplicates += result.duplicates_collapsed
-            unknown_methods += result.unknown_payment_methods
-            rows_in += raw_orders[key].height
+            collapsed = result.duplicates_collapsed
+            if held is not None:
+                valid[key], merged = merge_latest(held.valid, result.valid)
+                rejected[key] = pl.concat(
+                    [held.rejected.cast(REJECTED_ORDERS_SCHEMA), rejected[key]]
+                )
+                collapsed += held.duplicates + merged
+            if is_open:
+                footers[key] = validation_footer(runs, collapsed)
+            reasons.update(dict(rejected[key].group_by("reason").len().iter_rows()))
+            unknown = (
+                valid[key].select((pl.col("payment_method") == UNKNOWN_PAYMENT_METHOD).sum()).item()
+            )
+            duplicates += collapsed
+            unknown_methods += unknown
+            rows_in += raw_rows
+            rows_validated += new_raw.height
             per_day[key] = {
-                "raw": raw_orders[key].height,
-                "valid": result.valid.height,
-                "rejected": result.rejected.height,
-                "duplicates_collapsed": result.duplicates_collapsed,
+                "raw": raw_rows,
+                "valid": valid[key].height,
+                "rejected": rejected[key].height,
+                "duplicates_collapsed": collapsed,
             }
             if result.unknown_payment_methods:
                 context.log.warning(
@@ -135,12 +209,14 @@ def build_orders_assets(partitions_def: PartitionsDefinition, warehouse_kind: st
             "duplicates_collapsed": duplicates,
             "unknown_payment_methods": unknown_methods,
             "rejected_by_reason": counts_metadata(reasons),
+            "rows_validated_by_this_run": rows_validated,
         }
         if len(per_day) > 1:
             shared["per_partition"] = MetadataValue.json(per_day)
+        shared["provisional"] = _provisional(context)
         last = context.partition_keys[-1]
         yield Output(
-            valid,
+            {k: LakePart(df, footer=footers[k]) if k in footers else df for k, df in valid.items()},
             output_name="validated_orders",
             metadata={
                 **shared,
@@ -150,7 +226,10 @@ def build_orders_assets(partitions_def: PartitionsDefinition, warehouse_kind: st
             },
         )
         yield Output(
-            rejected,
+            {
+                k: LakePart(df, footer=footers[k]) if k in footers else df
+                for k, df in rejected.items()
+            },
             output_name="rejected_orders",
             metadata={
                 **shared,
@@ -190,9 +269,13 @@ def build_orders_assets(partitions_def: PartitionsDefinition, warehouse_kind: st
         warehouse: Warehouse,
     ):
         ingested_at = datetime.now(UTC)
-        enriched = {
-            key: enrich_orders(validated_orders[key], ingested_at) for key in context.partition_keys
+        # The open day: only rows later ticks added (the newer-wins upsert makes re-sending
+        # harmless, this keeps a tick's warehouse work proportional to its increment).
+        pending = {
+            key: not_yet_upserted(context, SILVER_ORDERS, key, validated_orders[key])
+            for key in context.partition_keys
         }
+        enriched = {key: enrich_orders(rows, ingested_at) for key, (rows, _) in pending.items()}
         combined = pl.concat(list(enriched.values()))
         gate = run_gate_by_partition(contracts.SILVER_ORDERS, enriched)
         if not gate.passed:
@@ -219,6 +302,9 @@ def build_orders_assets(partitions_def: PartitionsDefinition, warehouse_kind: st
             context.log.info(f"{key}: upserted into silver.orders: {stats}")
         yield MaterializeResult(
             metadata={
+                "provisional": _provisional(context),
+                **_freshness_lag(context, validated_orders),
+                APPLIED_KEY: MetadataValue.json({k: mark for k, (_, mark) in pending.items()}),
                 "warehouse": warehouse.kind,
                 "table": "silver.orders",
                 "rows_in": totals["rows_in"],

@@ -1,7 +1,7 @@
 """The raw assets: a source's day as received, plus lineage, into the lake."""
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 from dagster import (
@@ -11,13 +11,23 @@ from dagster import (
     MetadataValue,
     Output,
     PartitionsDefinition,
+    ResourceParam,
     asset,
 )
 
+from orders_platform.assets.intraday import (
+    ExtractConfig,
+    extract_orders_day,
+    full_refresh_requested,
+    provisional,
+    run_now,
+)
 from orders_platform.assets.keys import LAKE_IO_MANAGER, OWNERS
 from orders_platform.observability import frame_metadata
 from orders_platform.partitions import lake_backfill_policy
 from orders_platform.sources.base import RawSource
+from orders_platform.storage.lake import ParquetLakeIOManager
+from orders_platform.storage.lake_parts import LakePart
 from orders_platform.transforms.schema import LINEAGE_SCHEMA
 
 
@@ -42,10 +52,16 @@ def build_raw_asset(
     empty_schema: dict,
     partitions_def: PartitionsDefinition,
     description: str,
+    *,
+    intraday: bool = False,
+    overlap: timedelta = timedelta(minutes=5),
+    incremental: bool = False,
 ) -> AssetsDefinition:
     """A raw asset: per partition key, the source's batches + lineage columns; metadata
-    carries what the extraction reported (rows extracted, rows in the overlap, pages,
-    files…) so a backlog or an oversized overlap is visible on the materialization."""
+    carries what the extraction reported (mode, window, rows extracted, rows in the
+    overlap, pages, files…) so a backlog or an oversized overlap is visible on the
+    materialization. With `incremental` (orders), a materialization of the open day is an
+    intraday tick (assets/intraday.py)."""
 
     @asset(
         key=key,
@@ -57,28 +73,64 @@ def build_raw_asset(
         io_manager_key=LAKE_IO_MANAGER,
         description=description,
     )
-    def _raw(context: AssetExecutionContext, source: RawSource) -> Output:
+    def _raw(
+        context: AssetExecutionContext,
+        config: ExtractConfig,
+        source: RawSource,
+        lake_io_manager: ResourceParam[ParquetLakeIOManager],
+    ) -> Output:
         keys = context.partition_keys
-        frames: dict[str, pl.DataFrame] = {}
+        now = run_now(context)
+        full_refresh = full_refresh_requested(context, config)
+        frames: dict[str, pl.DataFrame | LakePart] = {}
         extraction: dict[str, dict] = {}
+        last: pl.DataFrame | None = None
         for partition in keys:
-            day = collect_day(extract(source, date.fromisoformat(partition)), empty_schema)
-            frames[partition] = with_lineage(day, source.name, context.run.run_id)
+            day = date.fromisoformat(partition)
+
+            def lineage(df: pl.DataFrame) -> pl.DataFrame:
+                return with_lineage(df, source.name, context.run.run_id)
+
+            if incremental:
+                result = extract_orders_day(
+                    source=source,
+                    lake=lake_io_manager,
+                    key_path=list(key.path),
+                    day=day,
+                    now=now,
+                    full_refresh=full_refresh,
+                    intraday=intraday,
+                    overlap=overlap,
+                    collect=lambda batches: collect_day(batches, empty_schema),
+                    lineage=lineage,
+                )
+                frames[partition] = result.stored
+                stats = result.stats
+            else:
+                frames[partition] = lineage(collect_day(extract(source, day), empty_schema))
+                stats = {"mode": "full", **source.last_extract_stats()}
+            written = frames[partition]
+            last = written.frame if isinstance(written, LakePart) else written
             extraction[partition] = {
-                **source.last_extract_stats(),
-                "rows_written": frames[partition].height,
+                **stats,
+                "rows_written": last.height,
+                "provisional": provisional(day, now),
             }
-            context.log.info(f"{partition}: extracted {day.height} rows from {source.name}")
-        rows = sum(df.height for df in frames.values())
+            context.log.info(
+                f"{partition}: {stats['mode']} extraction, {last.height} rows from {source.name}"
+            )
+        rows = sum(e["rows_written"] for e in extraction.values())
+        is_provisional = any(e["provisional"] for e in extraction.values())
         return Output(
             frames,
             metadata={
                 "source": source.name,
                 "rows_written": rows,
+                "provisional": is_provisional,
                 "extraction": MetadataValue.json(
                     extraction if len(keys) > 1 else extraction[keys[0]]
                 ),
-                **frame_metadata(frames[keys[-1]]),
+                **frame_metadata(last),
                 "dagster/row_count": rows,
             },
         )

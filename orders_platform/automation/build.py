@@ -11,6 +11,7 @@ from dagster import (
     TimeWindowPartitionsDefinition,
 )
 
+from orders_platform.automation.intraday import DEFAULT_INTRADAY_MINUTES, build_intraday_schedule
 from orders_platform.automation.jobs import JOBS
 from orders_platform.automation.schedules import DEFAULT_DELAY_MINUTES, build_daily_schedule
 from orders_platform.automation.sensors import (
@@ -35,11 +36,15 @@ def build_automation(
     landing_dir: str | None = None,
     schedule_delay_minutes: int = DEFAULT_DELAY_MINUTES,
     alert_webhook_url: str | None = None,
+    intraday: bool = False,
+    intraday_minutes: int = DEFAULT_INTRADAY_MINUTES,
 ) -> Automation:
-    """Jobs, the daily schedule and the sensors.
+    """Jobs, the daily schedule, the intraday schedule (with `intraday`) and the sensors.
 
-    With ``source == "landing"`` the landing sensor is added and the schedule is created
-    STOPPED (files arriving drive the days); otherwise the schedule runs by default.
+    With ``source == "landing"`` the landing sensor is added and the daily schedule is
+    created STOPPED (files arriving drive the closed days); otherwise it runs by default.
+    The intraday schedule runs by default whatever the source (landing: it reads the open
+    day's files not read yet).
     """
     landing = source == "landing"
     sensors = [
@@ -56,4 +61,7 @@ def build_automation(
         delay_minutes=schedule_delay_minutes,
         default_status=DefaultScheduleStatus.STOPPED if landing else DefaultScheduleStatus.RUNNING,
     )
-    return Automation(jobs=list(JOBS), schedules=[schedule], sensors=sensors)
+    schedules = [schedule]
+    if intraday:
+        schedules.append(build_intraday_schedule(partitions_def, intraday_minutes))
+    return Automation(jobs=list(JOBS), schedules=schedules, sensors=sensors)

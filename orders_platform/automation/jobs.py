@@ -6,6 +6,7 @@ selected assets, so every run also evaluates the checks on what it materializes.
 - `orders_daily_job`: every asset of SPEC §2 with its checks. The schedule and the landing
   sensor launch it for one day with a sub-selection (see `DAY_CLOSE_ASSETS`); the UI and the
   CLI can run it whole.
+- `orders_intraday_job`: the orders chain of the open day, launched by the intraday schedule.
 - `silver_orders_job`, `silver_sessions_job`: one silver table each, launched by the asset
   sensors so their runs and failures are named after what they do.
 """
@@ -42,6 +43,16 @@ orders_daily_job = define_asset_job(
     ),
 )
 
+orders_intraday_job = define_asset_job(
+    "orders_intraday_job",
+    selection=AssetSelection.assets(*ORDERS_DAY_ASSETS),
+    description=(
+        "One intraday tick of the open day: raw/orders reads only what is new since the "
+        "day's watermark, validated/orders and the dead letters are re-derived, silver/orders "
+        "is upserted (SPEC §10)."
+    ),
+)
+
 silver_orders_job = define_asset_job(
     "silver_orders_job",
     selection=AssetSelection.assets(SILVER_ORDERS),
@@ -54,4 +65,4 @@ silver_sessions_job = define_asset_job(
     description="silver/sessions for days whose raw/events of D-1, D and D+1 are all present.",
 )
 
-JOBS = (orders_daily_job, silver_orders_job, silver_sessions_job)
+JOBS = (orders_daily_job, orders_intraday_job, silver_orders_job, silver_sessions_job)

@@ -16,7 +16,10 @@
   is older than 26 h, FAIL after 30 h. A daily partition lands at ~00:30 UTC (sessions a day
   later, but still once a day), so a healthy table is never older than ~25 h. The instance's
   freshness daemon (on by default, `freshness: enabled`) evaluates it; the state shows on the
-  asset page and in the asset health.
+  asset page and in the asset health. With the intraday refresh on (``ORDERS_INTRADAY``,
+  the default) silver/orders is materialized every ``ORDERS_INTRADAY_MINUTES`` and carries
+  the promise of the pipeline it replaces instead: FAIL when older than 20 minutes
+  (`INTRADAY_FRESHNESS_POLICY`).
 
 `apply_policies(assets)` returns copies: freshness through the public
 `AssetsDefinition.map_asset_specs`; the retry policy is an op property, which Dagster lets
@@ -66,11 +69,18 @@ SOURCE_RETRY_POLICY = source_retry_policy()
 SILVER_FRESHNESS_POLICY = FreshnessPolicy.time_window(
     fail_window=timedelta(hours=30), warn_window=timedelta(hours=26)
 )
+INTRADAY_FRESHNESS_MINUTES = 20
+INTRADAY_FRESHNESS_POLICY = FreshnessPolicy.time_window(
+    fail_window=timedelta(minutes=INTRADAY_FRESHNESS_MINUTES)
+)
 
 
-def _with_freshness(spec: AssetSpec) -> AssetSpec:
+def _with_freshness(spec: AssetSpec, intraday: bool = False) -> AssetSpec:
     if spec.key in SILVER_ASSETS and spec.freshness_policy is None:
-        return spec.replace_attributes(freshness_policy=SILVER_FRESHNESS_POLICY)
+        policy = SILVER_FRESHNESS_POLICY
+        if intraday and spec.key == SILVER_ORDERS:
+            policy = INTRADAY_FRESHNESS_POLICY
+        return spec.replace_attributes(freshness_policy=policy)
     return spec
 
 
@@ -98,10 +108,13 @@ def _with_retry(assets_def: AssetsDefinition, policy: RetryPolicy) -> AssetsDefi
 
 
 def apply_policies(
-    assets: Iterable, source_retry: RetryPolicy | None = SOURCE_RETRY_POLICY
+    assets: Iterable,
+    source_retry: RetryPolicy | None = SOURCE_RETRY_POLICY,
+    *,
+    intraday: bool = False,
 ) -> list:
     """`assets` with `source_retry` on the source assets (None: no retry) and the
-    freshness policy on the silver assets.
+    freshness policy on the silver assets (silver/orders: 20 minutes with `intraday`).
 
     Anything that is not an `AssetsDefinition` with assets (an asset checks definition, say)
     is returned as is.
@@ -110,7 +123,7 @@ def apply_policies(
     for item in assets:
         if isinstance(item, AssetsDefinition) and item.keys:
             if item.keys & SILVER_ASSETS:
-                item = item.map_asset_specs(_with_freshness)
+                item = item.map_asset_specs(lambda spec: _with_freshness(spec, intraday))
             if source_retry is not None and item.keys & SOURCE_ASSETS and item.is_executable:
                 item = _with_retry(item, source_retry)
         out.append(item)

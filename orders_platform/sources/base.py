@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -24,6 +25,26 @@ from dagster import ConfigurableResource
 from pydantic import PrivateAttr
 
 from orders_platform.transforms.schema import MALFORMED_COLUMN  # noqa: F401 (re-exported)
+
+
+@dataclass(frozen=True)
+class Increment:
+    """What an intraday tick asks a source for (SPEC §10).
+
+    Window sources (demo, postgres, api) return the day's records with
+    ``since <= updated_at < until`` (``since`` already includes the overlap before the
+    watermark). File sources (landing) return the day's files whose checksum is not in
+    `seen_files` and report the checksums they read in their stats (``files_read``).
+    """
+
+    start: datetime  # the watermark (or the day's start on its first tick)
+    until: datetime  # the tick's now
+    overlap: timedelta = timedelta(0)  # re-read before `start`: late commits are not lost
+    seen_files: frozenset[str] = frozenset()
+
+    @property
+    def since(self) -> datetime:
+        return self.start - self.overlap
 
 
 class RawSource(ConfigurableResource, ABC):
@@ -39,6 +60,16 @@ class RawSource(ConfigurableResource, ABC):
     @abstractmethod
     def extract_orders(self, day: date) -> Iterator[pl.DataFrame]:
         """Order change records whose updated_at falls in `day` (UTC), as string columns."""
+
+    def extract_orders_increment(self, day: date, increment: Increment) -> Iterator[pl.DataFrame]:
+        """Only what is new for the open `day` (see `Increment`). A source that cannot read
+        increments keeps the default: the raw asset then re-extracts the day in full."""
+        raise NotImplementedError(f"source {self.name!r} has no incremental extraction")
+
+    @property
+    def incremental_by_files(self) -> bool:
+        """True for a source whose increments are files not read yet (landing)."""
+        return False
 
     def extract_events(self, day: date) -> Iterator[pl.DataFrame]:
         """Clickstream events of `day` (UTC), as string columns."""

@@ -48,7 +48,7 @@ from functools import lru_cache
 import numpy as np
 import polars as pl
 
-from orders_platform.sources.base import RawSource
+from orders_platform.sources.base import Increment, RawSource
 from orders_platform.transforms.schema import (
     ORDER_SOURCE_COLUMNS,
     PAYMENT_METHODS,
@@ -103,6 +103,7 @@ assert tuple(BAD_ROW_SHARES) == REJECT_REASONS, "keep BAD_ROW_SHARES in sync wit
 _MIN_ROWS_FOR_EVERY_REASON = 200
 
 INTENDED_REASON_COLUMN = "_intended_reason"
+UPDATE_TIME_COLUMN = "_updated_us"
 
 # --------------------------------------------------------------------------- time
 
@@ -616,15 +617,22 @@ def _coprime_step(rng: np.random.Generator, n: int) -> int:
             return a
 
 
-def _empty(with_intended_reason: bool) -> pl.DataFrame:
+def _empty(with_intended_reason: bool, with_update_time: bool = False) -> pl.DataFrame:
     schema = {c: pl.String for c in ORDER_SOURCE_COLUMNS}
     if with_intended_reason:
         schema[INTENDED_REASON_COLUMN] = pl.String
+    if with_update_time:
+        schema[UPDATE_TIME_COLUMN] = pl.Int64
     return pl.DataFrame(schema=schema)
 
 
 def generate_orders(
-    day: date, n: int, *, seed: int = 0, with_intended_reason: bool = False
+    day: date,
+    n: int,
+    *,
+    seed: int = 0,
+    with_intended_reason: bool = False,
+    with_update_time: bool = False,
 ) -> pl.DataFrame:
     """The raw order change records of UTC `day` for `n` orders created that day.
 
@@ -632,7 +640,10 @@ def generate_orders(
     generation order (not sorted by updated_at), ``expected_row_count(n)`` ≈ 1.03 n rows
     (see the module docstring). Deterministic in ``(day, n, seed)``. With
     ``with_intended_reason=True`` an 18th column ``_intended_reason`` holds the reject
-    reason each corrupted row was built for (null on good rows).
+    reason each corrupted row was built for (null on good rows). With
+    ``with_update_time=True`` a column ``_updated_us`` holds the instant each change
+    happened (epoch microseconds, UTC; also on rows whose rendered updated_at is corrupted):
+    what the intraday path releases by.
 
     Good rows are valid under SPEC §3 but messy: ids with surrounding spaces or leading
     zeros; amounts "1234.50", "1,234.50", "₹12,34.50" (= 1234.50), "₹380.00", "0.00" for
@@ -652,7 +663,7 @@ def generate_orders(
     if day_idx <= MAX_LATE_UPDATE_AGE_DAYS:
         raise ValueError(f"demo days start after {ORDER_ID_EPOCH + timedelta(days=7)}, got {day}")
     if n == 0:
-        return _empty(with_intended_reason)
+        return _empty(with_intended_reason, with_update_time)
     day_start = (day_idx + _DAYS_1970_TO_2000) * _US_PER_DAY
     day_end = day_start + _US_PER_DAY
     rng = np.random.default_rng([seed & _M64, day.toordinal(), 0xDE70])
@@ -852,6 +863,8 @@ def generate_orders(
     frame = pl.DataFrame([columns[c].alias(c) for c in ORDER_SOURCE_COLUMNS])
     if with_intended_reason:
         frame = frame.with_columns(intended.alias(INTENDED_REASON_COLUMN))
+    if with_update_time:
+        frame = frame.with_columns(pl.Series(UPDATE_TIME_COLUMN, updated, dtype=pl.Int64))
     return frame
 
 
@@ -883,6 +896,19 @@ class DemoSource(RawSource):
             yield frame
             return
         yield from frame.iter_slices(self.batch_rows)
+
+    def extract_orders_increment(self, day: date, increment: Increment) -> Iterator[pl.DataFrame]:
+        """The day's change records that happened in ``[since, until)``: the open day is
+        released as time passes (a record is never released before it happened)."""
+        frame = generate_orders(day, self.orders_per_day, seed=self.seed, with_update_time=True)
+        since, until = (int(t.timestamp() * 1_000_000) for t in (increment.since, increment.until))
+        released = frame.filter(pl.col(UPDATE_TIME_COLUMN).is_between(since, until, closed="left"))
+        self._record_stats(
+            window_start=increment.since.isoformat(),
+            window_end=increment.until.isoformat(),
+            rows_extracted=released.height,
+        )
+        yield released.drop(UPDATE_TIME_COLUMN)
 
     def extract_events(self, day: date) -> Iterator[pl.DataFrame]:
         from orders_platform.sources.demo_events import generate_events

@@ -70,7 +70,7 @@ import psycopg2.errors
 import psycopg2.extensions
 from pydantic import Field
 
-from orders_platform.sources.base import RawSource
+from orders_platform.sources.base import Increment, RawSource
 from orders_platform.sources.pg_copy import copy_batches, drop_adjacent_duplicates
 from orders_platform.sources.pg_plan import (
     Plan,
@@ -131,6 +131,17 @@ class PostgresSource(RawSource):
     def extract_orders(self, day: date) -> Iterator[pl.DataFrame]:
         self._check_knobs()
         windows = self._windows(day, self.overlap_minutes)
+        yield from self._extract(
+            "orders", self.orders_table, "ORDERS_PG_ORDERS_TABLE", ORDER_SOURCE_COLUMNS,
+            "updated_at", windows, dedupe=True,
+        )  # fmt: skip
+
+    def extract_orders_increment(self, day: date, increment: Increment) -> Iterator[pl.DataFrame]:
+        """The open day's orders in ``[watermark - overlap, now)``, in the same sub-windows
+        (the overlap before the watermark counted as ``rows_in_overlap``)."""
+        self._check_knobs()
+        overlap = round(increment.overlap.total_seconds() / 60)
+        windows = self._windows(day, overlap, start=increment.start, end=increment.until)
         yield from self._extract(
             "orders", self.orders_table, "ORDERS_PG_ORDERS_TABLE", ORDER_SOURCE_COLUMNS,
             "updated_at", windows, dedupe=True,

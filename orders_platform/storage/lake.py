@@ -1,4 +1,4 @@
-"""Parquet lake IO manager: Hive-style daily partitions, one file per partition, atomic replace.
+"""Parquet lake IO manager: Hive-style daily partitions, atomic replace (and atomic parts).
 
 Layout (SPEC §8)::
 
@@ -15,6 +15,9 @@ move is an ``os.rename`` (readers see the old or the new complete file, never ha
 on S3 the final key is created by one server-side copy, which is atomic per object. A crash
 mid-write leaves the previous file intact; leftover temporary files and stray data files are
 removed by the next successful write to that partition.
+
+The open day grows by atomic *parts* instead (lake_parts.py: an output wrapped in
+``LakePart(frame, until, append=True)``); readers read a partition's live parts.
 
 Outputs may be a ``pl.DataFrame``, a ``pl.LazyFrame`` (streamed to disk with
 ``sink_parquet``) or, when one run materializes a partition range (single-run backfill), a
@@ -42,6 +45,17 @@ import polars as pl
 from fsspec.implementations.local import LocalFileSystem
 from pydantic import Field
 
+from orders_platform.storage.lake_parts import (
+    LakePart,
+    PartName,
+    list_files,
+    live_paths,
+    part_file_name,
+    read_files,
+    read_footer,
+    replacement_name,
+)
+
 __all__ = [
     "DATA_FILE_NAME",
     "PARTITION_COLUMN",
@@ -52,7 +66,7 @@ __all__ = [
     "read_partition",
 ]
 
-#: Name of the single data file of a partition (or of an unpartitioned asset).
+#: Name of the single data file of a closed partition (or of an unpartitioned asset).
 DATA_FILE_NAME = "part-0.parquet"
 #: Hive partition column name used in the directory layout (``dt=YYYY-MM-DD``).
 PARTITION_COLUMN = "dt"
@@ -190,20 +204,28 @@ def _source_for_polars(fs: fsspec.AbstractFileSystem, path: str) -> str:
 
 
 def _write_frame(
-    frame: pl.DataFrame | pl.LazyFrame, fs: fsspec.AbstractFileSystem, tmp_path: str
+    frame: pl.DataFrame | pl.LazyFrame,
+    fs: fsspec.AbstractFileSystem,
+    tmp_path: str,
+    footer: Mapping[str, str] | None = None,
 ) -> None:
     """Write ``frame`` as one zstd Parquet file (with statistics) at ``tmp_path`` on ``fs``.
 
     Module-level so tests can simulate a crash mid-write.
     """
+    meta = dict(footer) if footer else None
     if _is_local(fs):
         if isinstance(frame, pl.LazyFrame):
             frame.sink_parquet(
-                tmp_path, compression=_COMPRESSION, statistics=True, sync_on_close="all"
+                tmp_path,
+                compression=_COMPRESSION,
+                statistics=True,
+                sync_on_close="all",
+                metadata=meta,
             )
         else:
             with open(tmp_path, "wb") as fh:
-                frame.write_parquet(fh, compression=_COMPRESSION, statistics=True)
+                frame.write_parquet(fh, compression=_COMPRESSION, statistics=True, metadata=meta)
                 fh.flush()
                 os.fsync(fh.fileno())
         return
@@ -212,14 +234,14 @@ def _write_frame(
         fd, spool = tempfile.mkstemp(prefix="lake-", suffix=_TMP_SUFFIX)
         os.close(fd)
         try:
-            frame.sink_parquet(spool, compression=_COMPRESSION, statistics=True)
+            frame.sink_parquet(spool, compression=_COMPRESSION, statistics=True, metadata=meta)
             fs.put_file(spool, tmp_path)
         finally:
             with contextlib.suppress(OSError):
                 os.remove(spool)
         return
     with fs.open(tmp_path, "wb") as fh:
-        frame.write_parquet(fh, compression=_COMPRESSION, statistics=True)
+        frame.write_parquet(fh, compression=_COMPRESSION, statistics=True, metadata=meta)
 
 
 def _num_rows(fs: fsspec.AbstractFileSystem, path: str) -> int:
@@ -233,20 +255,11 @@ def _is_tmp_name(name: str) -> bool:
     return name.startswith(_TMP_PREFIX) and name.endswith(_TMP_SUFFIX)
 
 
-def _cleanup_dir(fs: fsspec.AbstractFileSystem, directory: str) -> list[str]:
-    """Remove stray data files and leftover temp files beside part-0.parquet (not recursive)."""
+def _cleanup_dir(fs: fsspec.AbstractFileSystem, directory: str, keep: str) -> list[str]:
+    """Remove stray data files and leftover temp files beside `keep` (not recursive)."""
     removed: list[str] = []
-    fs.invalidate_cache(directory)
-    try:
-        entries = fs.ls(directory, detail=True)
-    except FileNotFoundError:
-        return removed
-    for entry in entries:
-        if entry.get("type") != "file":
-            continue
-        path = entry["name"].rstrip("/")
-        name = path.rsplit("/", 1)[-1]
-        if name == DATA_FILE_NAME:
+    for name, path in list_files(fs, directory).items():
+        if name == keep:
             continue
         if name.endswith(".parquet") or _is_tmp_name(name):
             with contextlib.suppress(FileNotFoundError):
@@ -256,14 +269,30 @@ def _cleanup_dir(fs: fsspec.AbstractFileSystem, directory: str) -> list[str]:
 
 
 def _write_atomic(
-    fs: fsspec.AbstractFileSystem, directory: str, frame: pl.DataFrame | pl.LazyFrame
+    fs: fsspec.AbstractFileSystem, directory: str, frame: pl.DataFrame | pl.LazyFrame | LakePart
 ) -> tuple[str, int, list[str]]:
-    """Atomically (re)place ``{directory}/part-0.parquet``; returns (path, rows, removed)."""
+    """Atomically replace the partition in `directory` (``part-0.parquet``, or a new base
+    part once it held parts), or add one increment part (`LakePart` with ``append``);
+    returns (path, rows, removed)."""
+    part = frame if isinstance(frame, LakePart) else LakePart(frame)
+    frame = part.frame
     fs.makedirs(directory, exist_ok=True)
-    final = _join(directory, DATA_FILE_NAME)
-    tmp = _join(directory, f"{_TMP_PREFIX}{uuid.uuid4().hex}{_TMP_SUFFIX}")
+    token = uuid.uuid4().hex
+    if part.append:
+        if part.until is None:
+            raise ValueError("an appended lake part needs the end of its window (until)")
+        name = part_file_name(part.until, base=False, token=token)
+    else:
+        name = replacement_name(
+            list_files(fs, directory), part.until, token, open_day=part.open_day
+        )
+    final = _join(directory, name)
+    tmp = _join(directory, f"{_TMP_PREFIX}{token}{_TMP_SUFFIX}")
     try:
-        _write_frame(frame, fs, tmp)
+        if part.footer:
+            _write_frame(frame, fs, tmp, part.footer)
+        else:
+            _write_frame(frame, fs, tmp)
         rows = frame.height if isinstance(frame, pl.DataFrame) else _num_rows(fs, tmp)
         fs.mv(tmp, final)
     except BaseException:
@@ -272,25 +301,26 @@ def _write_atomic(
             if fs.exists(tmp):
                 fs.rm(tmp)
         raise
+    _sync_dir(fs, directory)
+    removed = [] if part.append else _cleanup_dir(fs, directory, keep=name)
+    if not part.append and not part.open_day and name != DATA_FILE_NAME:
+        # The day has closed: its single base takes the closed-day name. Until the old
+        # name is gone the stamped base is the newer of the two, so readers see one copy.
+        fs.mv(final, _join(directory, DATA_FILE_NAME))
+        _sync_dir(fs, directory)
+        final = _join(directory, DATA_FILE_NAME)
+    return final, rows, removed
+
+
+def _sync_dir(fs: fsspec.AbstractFileSystem, directory: str) -> None:
+    """Make a rename durable (local disks; object stores commit on write)."""
     if _is_local(fs):
-        # Make the rename durable.
         with contextlib.suppress(OSError):
             dir_fd = os.open(directory, os.O_RDONLY)
             try:
                 os.fsync(dir_fd)
             finally:
                 os.close(dir_fd)
-    removed = _cleanup_dir(fs, directory)
-    return final, rows, removed
-
-
-def _read_file(
-    fs: fsspec.AbstractFileSystem, path: str, storage_options: Mapping[str, Any] | None
-) -> pl.DataFrame:
-    if _is_local(fs):
-        return pl.read_parquet(path, hive_partitioning=False)
-    with fs.open(path, "rb") as fh:
-        return pl.read_parquet(fh, hive_partitioning=False)
 
 
 def _scan_files(
@@ -313,20 +343,23 @@ def read_partition(
     partition_key: str | None,
     storage_options: Mapping[str, Any] | None = None,
 ) -> pl.DataFrame:
-    """Read one partition (or an unpartitioned asset when ``partition_key`` is None)."""
+    """Read one partition (or an unpartitioned asset when ``partition_key`` is None): all
+    its live parts, oldest first."""
     fs, root_path = _split_root(root, storage_options)
-    path = _join(_partition_dir(root_path, asset_key_path, partition_key), DATA_FILE_NAME)
-    fs.invalidate_cache(path)
-    if not fs.exists(path):
-        raise _not_found("/".join(asset_key_path), partition_key, _display(fs, path))
-    return _read_file(fs, path, storage_options)
+    directory = _partition_dir(root_path, asset_key_path, partition_key)
+    paths = [p for _, p in live_paths(fs, directory)]
+    if not paths:
+        raise _not_found(
+            "/".join(asset_key_path), partition_key, _display(fs, _join(directory, DATA_FILE_NAME))
+        )
+    return read_files(fs, paths, storage_options)
 
 
 def write_partition(
     root: str,
     asset_key_path: Sequence[str],
     partition_key: str | None,
-    frame: pl.DataFrame | pl.LazyFrame,
+    frame: pl.DataFrame | pl.LazyFrame | LakePart,
     storage_options: Mapping[str, Any] | None = None,
 ) -> str:
     """Atomically replace one partition outside Dagster (repairs, benchmarks); the same
@@ -415,6 +448,25 @@ class ParquetLakeIOManager(dg.ConfigurableIOManager):
     ) -> pl.DataFrame:
         return read_partition(self.root, asset_key_path, partition_key, self.storage_options)
 
+    def live_parts(
+        self, asset_key_path: Sequence[str], partition_key: str
+    ) -> list[tuple[PartName, str]]:
+        """(part, path) of the live parts of a partition, oldest first (one listing)."""
+        fs, root_path = self._fs()
+        return live_paths(fs, _partition_dir(root_path, asset_key_path, partition_key))
+
+    def read_paths(self, paths: Sequence[str]) -> pl.DataFrame:
+        fs, _ = self._fs()
+        return read_files(fs, paths, self.storage_options)
+
+    def scan_paths(self, paths: Sequence[str]) -> pl.LazyFrame:
+        fs, _ = self._fs()
+        return _scan_files(fs, paths, self.storage_options)
+
+    def read_footer(self, path: str) -> dict[str, str]:
+        fs, _ = self._fs()
+        return read_footer(fs, path)
+
     # -- output ----------------------------------------------------------------------------
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
@@ -437,15 +489,15 @@ class ParquetLakeIOManager(dg.ConfigurableIOManager):
         for key in keys:
             frame = frames[key]
             directory = _partition_dir(root_path, key_path, key)
-            _, rows, removed = _write_atomic(fs, directory, frame)
+            path, rows, removed = _write_atomic(fs, directory, frame)
             written[key] = (directory, rows)
+            if isinstance(frame, LakePart):
+                frame = frame.frame
             if schema is None:
                 schema = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
             if removed:
                 context.log.info(f"Removed stray files in {_display(fs, directory)}: {removed}")
-            context.log.debug(
-                f"Wrote {rows} rows to {_display(fs, _join(directory, DATA_FILE_NAME))}"
-            )
+            context.log.debug(f"Wrote {rows} rows to {_display(fs, path)}")
 
         total_rows = sum(rows for _, rows in written.values())
         if len(keys) == 1:
@@ -473,7 +525,7 @@ class ParquetLakeIOManager(dg.ConfigurableIOManager):
     def _frames_by_partition(
         asset_label: str, keys: list[str | None], obj: Any
     ) -> dict[str | None, pl.DataFrame | pl.LazyFrame]:
-        frame_types = (pl.DataFrame, pl.LazyFrame)
+        frame_types = (pl.DataFrame, pl.LazyFrame, LakePart)
         if isinstance(obj, frame_types):
             if len(keys) > 1:
                 raise TypeError(
@@ -531,17 +583,17 @@ class ParquetLakeIOManager(dg.ConfigurableIOManager):
             )
         allow_missing = bool((context.definition_metadata or {}).get("allow_missing_partitions"))
 
-        paths: dict[str | None, str] = {}
+        paths: dict[str | None, list[str]] = {}
         skipped: list[str | None] = []
         for key in keys:
-            path = _join(_partition_dir(root_path, key_path, key), DATA_FILE_NAME)
-            fs.invalidate_cache(path)  # object-store listings may be cached across runs
-            if not fs.exists(path):
+            directory = _partition_dir(root_path, key_path, key)
+            live = [p for _, p in live_paths(fs, directory)]
+            if not live:
                 if allow_missing and partitioned:
                     skipped.append(key)
                     continue
-                raise _not_found(asset_label, key, _display(fs, path))
-            paths[key] = path
+                raise _not_found(asset_label, key, _display(fs, _join(directory, DATA_FILE_NAME)))
+            paths[key] = live
         if skipped:
             context.log.warning(
                 f"{len(skipped)} of {len(keys)} partitions of '{asset_label}' are not in the lake "
@@ -551,8 +603,8 @@ class ParquetLakeIOManager(dg.ConfigurableIOManager):
 
         if want_dict:
             if want_lazy:
-                return {k: _scan_files(fs, [p], self.storage_options) for k, p in paths.items()}
-            return {k: _read_file(fs, p, self.storage_options) for k, p in paths.items()}
+                return {k: _scan_files(fs, p, self.storage_options) for k, p in paths.items()}
+            return {k: read_files(fs, p, self.storage_options) for k, p in paths.items()}
 
         if not paths:
             raise _not_found(
@@ -560,9 +612,7 @@ class ParquetLakeIOManager(dg.ConfigurableIOManager):
                 f"{keys[0]}..{keys[-1]}" if len(keys) > 1 else keys[0],
                 _display(fs, _dataset_dir(root_path, key_path)),
             )
+        every = [p for day in paths.values() for p in day]
         if want_lazy:
-            return _scan_files(fs, list(paths.values()), self.storage_options)
-        frames = [_read_file(fs, p, self.storage_options) for p in paths.values()]
-        if len(frames) == 1:
-            return frames[0]
-        return pl.concat(frames, how="diagonal_relaxed")
+            return _scan_files(fs, every, self.storage_options)
+        return read_files(fs, every, self.storage_options)

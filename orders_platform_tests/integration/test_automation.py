@@ -53,6 +53,7 @@ from orders_platform.automation.logging import (
     RedactSecretsFilter,
 )
 from orders_platform.automation.policies import (
+    INTRADAY_FRESHNESS_POLICY,
     SILVER_FRESHNESS_POLICY,
     SOURCE_RETRY_POLICY,
     apply_policies,
@@ -175,7 +176,8 @@ def test_definitions_carry_jobs_schedule_sensors_and_policies(defs, small_platfo
     assert retries["raw__orders"] == retries["raw__events"] == SOURCE_RETRY_POLICY
     assert retries["silver__orders"] is None and retries["validated_orders"] is None
     graph = defs.resolve_asset_graph()
-    assert graph.get(SILVER_ORDERS).freshness_policy == SILVER_FRESHNESS_POLICY
+    # intraday on (the default): silver/orders promises 20 minutes, sessions stay daily
+    assert graph.get(SILVER_ORDERS).freshness_policy == INTRADAY_FRESHNESS_POLICY
     assert graph.get(SILVER_SESSIONS).freshness_policy == SILVER_FRESHNESS_POLICY
     assert graph.get(RAW_ORDERS).freshness_policy is None
     # ORDERS_SOURCE_MAX_RETRIES=0: no retry policy; other policies still applied

@@ -560,3 +560,59 @@ def test_s3_root(s3_endpoint: str):
     assert read_partition(lake_root, ["lazy_consumer"], DAY, options)["n"].to_list() == [3]
     meta = _materialization_metadata(result, dg.AssetKey(["raw", "orders"]))
     assert meta["path"] == f"s3://lake/prefix/raw/orders/dt={DAY}"
+
+
+# ------------------------------------------------------------------------------------------
+# the open day: atomic parts, the watermark in their names, replace and close (local + S3
+
+
+def _parts_lifecycle(root: str, options: dict | None, names) -> None:
+    """Two increments, a crash leftover, a replace of the open day, then the day close."""
+    from datetime import UTC, datetime
+
+    from orders_platform.storage.lake import write_partition
+    from orders_platform.storage.lake_parts import LakePart
+
+    key = ["raw", "orders"]
+    t1, t2, t3 = (datetime(2026, 3, 17, h, tzinfo=UTC) for h in (9, 10, 11))
+    first, second = orders_frame(DAY, n=3), orders_frame(DAY, n=2, offset=10)
+    write_partition(root, key, DAY, LakePart(first, until=t1, append=True, open_day=True), options)
+    write_partition(root, key, DAY, LakePart(second, until=t2, append=True, open_day=True), options)
+    lake = ParquetLakeIOManager(root=root, storage_options=options or {})
+    parts = lake.live_parts(key, DAY)
+    assert [p.until for p, _ in parts] == [t1, t2]
+    assert_frame_equal(read_partition(root, key, DAY, options), pl.concat([first, second]))
+    assert len(names()) == 2
+
+    # a full refresh of the open day: one base, stamped no older than the parts it replaces
+    base = orders_frame(DAY, n=4, offset=20)
+    write_partition(root, key, DAY, LakePart(base, until=t3, open_day=True), options)
+    (only,) = names()
+    assert only.startswith("part-20260317T110000000000Z-base-")
+    assert_frame_equal(read_partition(root, key, DAY, options), base)
+
+    # the day close: one full replace, stored under the closed-day name
+    final = orders_frame(DAY, n=5, offset=30)
+    write_partition(root, key, DAY, final, options)
+    assert names() == ["part-0.parquet"]
+    assert_frame_equal(read_partition(root, key, DAY, options), final)
+
+
+def test_open_day_parts_local(root: Path):
+    directory = root / "raw" / "orders" / f"dt={DAY}"
+
+    def names() -> list[str]:
+        return sorted(p.name for p in directory.iterdir())
+
+    _parts_lifecycle(str(root), None, names)
+
+
+def test_open_day_parts_s3(s3_endpoint: str):
+    options = {"endpoint_url": s3_endpoint, "key": "testing", "secret": "testing"}
+    fs = fsspec.filesystem("s3", **options)
+
+    def names() -> list[str]:
+        fs.invalidate_cache()
+        return sorted(p.rsplit("/", 1)[-1] for p in fs.ls(f"lake/parts/raw/orders/dt={DAY}"))
+
+    _parts_lifecycle("s3://lake/parts", options, names)

@@ -8,8 +8,10 @@ A `ThreadingHTTPServer` on 127.0.0.1 with an ephemeral port, started and stopped
 owner (a fixture or a `with` block; no process is ever killed). Serves
 
 * ``GET /orders?updated_since=ISO&updated_until=ISO&limit=N[&cursor=C|&offset=O]`` and
-  ``GET /events?since=ISO&until=ISO&limit=N[...]`` over a fixed dataset per UTC day
-  (rows: lists of JSON-able dicts); the window must be exactly one UTC day (else 400);
+  ``GET /events?since=ISO&until=ISO&limit=N[...]`` over a dataset per UTC day (rows: lists
+  of JSON-able dicts, which a test may extend between requests); a window of exactly one
+  UTC day serves that day's rows as they are, a shorter orders window (an intraday tick)
+  the rows whose ``updated_at`` parses and lies in ``[since, until)``;
 * pagination ``cursor`` (opaque ``next_cursor``), ``offset`` (short last page) or ``next``
   (``next_style``: ``"absolute"``/``"relative"`` URL in the body, or ``"link"`` header);
 * an optional reported total (``total="total"|"count"|"header"``, off by ``total_offset``);
@@ -38,7 +40,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -242,15 +244,40 @@ class _BadRequest(Exception):
     pass
 
 
-def _day_from_window(query: dict[str, str], since_key: str, until_key: str) -> date:
+def _window(query: dict[str, str], since_key: str, until_key: str) -> tuple[datetime, datetime]:
     try:
-        since = datetime.strptime(query[since_key], ISO_FMT)
-        until = datetime.strptime(query[until_key], ISO_FMT)
+        since = datetime.strptime(query[since_key], ISO_FMT).replace(tzinfo=UTC)
+        until = datetime.strptime(query[until_key], ISO_FMT).replace(tzinfo=UTC)
     except (KeyError, ValueError) as exc:
         raise _BadRequest(f"{since_key}/{until_key} must be ISO UTC instants: {exc}") from None
+    return since, until
+
+
+def _day_from_window(query: dict[str, str], since_key: str, until_key: str) -> date:
+    since, until = _window(query, since_key, until_key)
     if since.time() != datetime.min.time() or until - since != timedelta(days=1):
         raise _BadRequest("the window must be one UTC day")
     return since.date()
+
+
+def _updated_at(row: dict[str, Any]) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(str(row.get("updated_at")).strip())
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _rows_in_window(api: FakeApi, since: datetime, until: datetime) -> list[dict[str, Any]]:
+    rows = []
+    day = (since - timedelta(days=1)).date()
+    while day <= until.date():
+        for row in api.orders.get(day, []):
+            moment = _updated_at(row)
+            if moment is not None and since <= moment < until:
+                rows.append(row)
+        day += timedelta(days=1)
+    return rows
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -385,8 +412,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _page(self, path: str, query: dict[str, str]) -> tuple[int, dict, dict[str, str]]:
         api = self.api
         if path == "/orders":
-            day = _day_from_window(query, "updated_since", "updated_until")
-            rows = api.orders.get(day, [])
+            since, until = _window(query, "updated_since", "updated_until")
+            if since.time() == datetime.min.time() and until - since == timedelta(days=1):
+                rows = api.orders.get(since.date(), [])
+            elif since < until <= since + timedelta(days=1):
+                rows = _rows_in_window(api, since, until)
+            else:
+                raise _BadRequest("the window must be at most one day")
         elif path == "/events":
             day = _day_from_window(query, "since", "until")
             rows = api.events.get(day, [])

@@ -4,7 +4,8 @@
 in order. A file is ignored (and listed) when its name starts with ``.`` or ``_``
 (in-flight uploads, ``_SUCCESS`` markers) or has another extension; a file whose SHA-256
 equals an earlier file's of the same day (names in sorted order) is skipped and listed
-with the name of the file it duplicates.
+with the name of the file it duplicates. An intraday tick passes the checksums the lake
+partition already holds (`already_read`): those files are skipped too.
 """
 
 from __future__ import annotations
@@ -58,8 +59,11 @@ def checksum(fs: fsspec.AbstractFileSystem, path: str) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def select_files(fs: fsspec.AbstractFileSystem, directory: str) -> LandingDay:
-    """The day directory's files, in name order, sorted into read / skipped / ignored."""
+def select_files(
+    fs: fsspec.AbstractFileSystem, directory: str, already_read: frozenset[str] = frozenset()
+) -> LandingDay:
+    """The day directory's files, in name order, sorted into read / skipped / ignored;
+    files whose checksum is in `already_read` are skipped (an intraday tick)."""
     day = LandingDay()
     entries = sorted(
         (e for e in fs.ls(directory, detail=True) if e.get("type") == "file"),
@@ -74,6 +78,11 @@ def select_files(fs: fsspec.AbstractFileSystem, directory: str) -> LandingDay:
             day.ignored.append(name)
             continue
         digest, size = checksum(fs, path)
+        if digest in already_read:
+            day.skipped.append(
+                {"name": name, "sha256": digest, "bytes": size, "already_read": True}
+            )
+            continue
         if digest in seen:
             day.skipped.append(
                 {"name": name, "sha256": digest, "bytes": size, "duplicate_of": seen[digest]}

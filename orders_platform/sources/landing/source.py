@@ -10,7 +10,7 @@ from typing import Any
 import fsspec
 import polars as pl
 
-from orders_platform.sources.base import RawSource
+from orders_platform.sources.base import Increment, RawSource
 from orders_platform.sources.landing.csv_reader import read_csv
 from orders_platform.sources.landing.files import LandingFile, select_files
 from orders_platform.sources.landing.frames import FileStats, ReadOptions, landing_schema
@@ -43,6 +43,14 @@ class LandingSource(RawSource):
     def extract_orders(self, day: date) -> Iterator[pl.DataFrame]:
         yield from self._extract("orders", day, ORDER_SOURCE_COLUMNS)
 
+    def extract_orders_increment(self, day: date, increment: Increment) -> Iterator[pl.DataFrame]:
+        """The open day's files whose checksum the lake partition does not hold yet."""
+        yield from self._extract("orders", day, ORDER_SOURCE_COLUMNS, increment.seen_files)
+
+    @property
+    def incremental_by_files(self) -> bool:
+        return True
+
     def extract_events(self, day: date) -> Iterator[pl.DataFrame]:
         yield from self._extract("events", day, EVENT_SOURCE_COLUMNS)
 
@@ -66,7 +74,13 @@ class LandingSource(RawSource):
         if problems:
             raise ValueError("; ".join(problems))
 
-    def _extract(self, kind: str, day: date, columns: Sequence[str]) -> Iterator[pl.DataFrame]:
+    def _extract(
+        self,
+        kind: str,
+        day: date,
+        columns: Sequence[str],
+        already_read: frozenset[str] = frozenset(),
+    ) -> Iterator[pl.DataFrame]:
         self._check_knobs()
         self._record_stats()
         started = time.perf_counter()
@@ -87,7 +101,7 @@ class LandingSource(RawSource):
         yielded = False
         if fs.isdir(path):
             stats["directory_exists"] = True
-            selected = select_files(fs, path)
+            selected = select_files(fs, path, already_read)
             stats["skipped_files"] = selected.skipped
             stats["ignored_files"] = selected.ignored
             unknown: set[str] = set()
@@ -143,4 +157,6 @@ def _public(stats: dict[str, Any], started: float) -> dict[str, Any]:
     out["skipped_files"] = list(stats["skipped_files"])
     out["ignored_files"] = list(stats["ignored_files"])
     out["seconds"] = round(time.perf_counter() - started, 3)
+    # checksums of the files read: the raw part's footer keeps them for the next tick
+    out["files_read"] = [f["sha256"] for f in out["files"]]
     return out
