@@ -5,6 +5,7 @@ frames travel as {partition_key: DataFrame} dicts, which the lake IO manager wri
 loads partition by partition.
 """
 
+import time
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -37,7 +38,14 @@ from orders_platform.assets.keys import (
 from orders_platform.assets.raw import build_raw_asset
 from orders_platform.checks.gates import run_gate_by_partition
 from orders_platform.checks.schemas import SilverOrders
-from orders_platform.observability import counts_metadata, frame_metadata, table_schema
+from orders_platform.observability import (
+    counts_metadata,
+    frame_metadata,
+    rate,
+    rejection_summary,
+    seconds_since,
+    table_schema,
+)
 from orders_platform.partitions import lake_backfill_policy, warehouse_backfill_policy
 from orders_platform.storage.warehouse.base import Warehouse
 from orders_platform.transforms.enrich import enrich_orders
@@ -95,9 +103,11 @@ def build_orders_assets(partitions_def: PartitionsDefinition, warehouse_kind: st
         backfill_policy=lake_backfill_policy(),
     )
     def validated_orders(context: AssetExecutionContext, raw_orders: dict[str, pl.DataFrame]):
+        started = time.perf_counter()
         valid: dict[str, pl.DataFrame] = {}
         rejected: dict[str, pl.DataFrame] = {}
         reasons: Counter[str] = Counter()
+        reasons_by_day: dict[str, Counter[str]] = {}
         duplicates = unknown_methods = rows_in = 0
         per_day: dict[str, dict[str, int]] = {}
         for key in context.partition_keys:
@@ -110,15 +120,17 @@ def build_orders_assets(partitions_def: PartitionsDefinition, warehouse_kind: st
                     result.rejected.cast(REJECTED_ORDERS_SCHEMA),
                 ]
             )
-            reasons.update(result.rejected_by_reason)
-            reasons.update(dict(malformed.group_by("reason").len().iter_rows()))
+            day_reasons = Counter(result.rejected_by_reason)
+            day_reasons.update(dict(malformed.group_by("reason").len().iter_rows()))
+            reasons_by_day[key] = day_reasons
+            reasons.update(day_reasons)
             duplicates += result.duplicates_collapsed
             unknown_methods += result.unknown_payment_methods
             rows_in += raw_orders[key].height
             per_day[key] = {
                 "raw": raw_orders[key].height,
                 "valid": result.valid.height,
-                "rejected": result.rejected.height,
+                "rejected": rejected[key].height,
                 "duplicates_collapsed": result.duplicates_collapsed,
             }
             if result.unknown_payment_methods:
@@ -132,9 +144,12 @@ def build_orders_assets(partitions_def: PartitionsDefinition, warehouse_kind: st
             "rows_in": rows_in,
             "rows_valid": rows_valid,
             "rows_rejected": rows_rejected,
+            "reject_rate": rate(rows_rejected, rows_in),
             "duplicates_collapsed": duplicates,
             "unknown_payment_methods": unknown_methods,
             "rejected_by_reason": counts_metadata(reasons),
+            "summary": rejection_summary(per_day, reasons_by_day),
+            "duration_seconds": seconds_since(started),
         }
         if len(per_day) > 1:
             shared["per_partition"] = MetadataValue.json(per_day)
@@ -154,9 +169,9 @@ def build_orders_assets(partitions_def: PartitionsDefinition, warehouse_kind: st
             output_name="rejected_orders",
             metadata={
                 **shared,
-                **frame_metadata(rejected[last]),
+                **frame_metadata(rejected[last], as_received=True),
                 "dagster/row_count": rows_rejected,
-                "dagster/column_schema": table_schema(REJECTED_ORDERS_SCHEMA),
+                "dagster/column_schema": table_schema(REJECTED_ORDERS_SCHEMA, as_received=True),
             },
         )
 
@@ -189,6 +204,7 @@ def build_orders_assets(partitions_def: PartitionsDefinition, warehouse_kind: st
         validated_orders: dict[str, pl.DataFrame],
         warehouse: Warehouse,
     ):
+        started = time.perf_counter()
         ingested_at = datetime.now(UTC)
         enriched = {
             key: enrich_orders(validated_orders[key], ingested_at) for key in context.partition_keys
@@ -225,6 +241,8 @@ def build_orders_assets(partitions_def: PartitionsDefinition, warehouse_kind: st
                 "inserted": totals["inserted"],
                 "updated": totals["updated"],
                 "unchanged": totals["unchanged"],
+                "duration_seconds": seconds_since(started),
+                "freshness_lag_seconds": _lag_seconds(combined, ingested_at),
                 **frame_metadata(combined),
                 "dagster/column_schema": table_schema(SILVER_ORDERS_SCHEMA),
             },
@@ -234,3 +252,10 @@ def build_orders_assets(partitions_def: PartitionsDefinition, warehouse_kind: st
         )
 
     return [raw_orders, validated_orders, silver_orders]
+
+
+def _lag_seconds(enriched: pl.DataFrame, loaded_at: datetime) -> MetadataValue:
+    """How far the newest order change of the batch is behind the load (0 when empty)."""
+    newest = enriched.get_column("updated_at").max() if enriched.height else None
+    lag = (loaded_at - newest).total_seconds() if newest is not None else 0.0
+    return MetadataValue.float(round(max(lag, 0.0), 3))

@@ -1,5 +1,6 @@
 """The raw assets: a source's day as received, plus lineage, into the lake."""
 
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 
@@ -15,7 +16,7 @@ from dagster import (
 )
 
 from orders_platform.assets.keys import LAKE_IO_MANAGER, OWNERS
-from orders_platform.observability import frame_metadata
+from orders_platform.observability import frame_metadata, seconds_since
 from orders_platform.partitions import lake_backfill_policy
 from orders_platform.sources.base import RawSource
 from orders_platform.transforms.schema import LINEAGE_SCHEMA
@@ -58,6 +59,7 @@ def build_raw_asset(
         description=description,
     )
     def _raw(context: AssetExecutionContext, source: RawSource) -> Output:
+        started = time.perf_counter()
         keys = context.partition_keys
         frames: dict[str, pl.DataFrame] = {}
         extraction: dict[str, dict] = {}
@@ -78,8 +80,9 @@ def build_raw_asset(
                 "extraction": MetadataValue.json(
                     extraction if len(keys) > 1 else extraction[keys[0]]
                 ),
-                **frame_metadata(frames[keys[-1]]),
+                **frame_metadata(frames[keys[-1]], as_received=True),
                 "dagster/row_count": rows,
+                "duration_seconds": seconds_since(started),
             },
         )
 

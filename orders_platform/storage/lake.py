@@ -43,6 +43,8 @@ import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 from pydantic import Field
 
+from orders_platform.observability import table_schema
+
 __all__ = [
     "DATA_FILE_NAME",
     "PARTITION_COLUMN",
@@ -463,9 +465,7 @@ class ParquetLakeIOManager(dg.ConfigurableIOManager):
                 {k: rows for k, (_, rows) in written.items()}
             )
         if schema is not None:
-            metadata["dagster/column_schema"] = dg.TableSchema(
-                columns=[dg.TableColumn(name, str(dtype)) for name, dtype in schema.items()]
-            )
+            metadata["dagster/column_schema"] = table_schema(schema)
         context.add_output_metadata(metadata)
 
     @staticmethod
