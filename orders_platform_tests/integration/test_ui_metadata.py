@@ -54,8 +54,9 @@ def test_every_table_schema_describes_its_columns_and_numbers_are_numbers(platfo
         if name.startswith("raw/") or "rejected" in name:
             # the source's strings: the meaning, prefixed so nobody reads them as typed
             assert by_name["user_id" if "events" in name else "order_id"].startswith(AS_RECEIVED)
-            assert by_name["reason" if "rejected" in name else "_source"] == (
-                COLUMN_DESCRIPTIONS["reason" if "rejected" in name else "_source"]
+            assert (
+                by_name["reason" if "rejected" in name else "_source"]
+                == (COLUMN_DESCRIPTIONS["reason" if "rejected" in name else "_source"])
             )
         else:
             assert not any(d.startswith(AS_RECEIVED) for d in by_name.values()), name
