@@ -17,6 +17,8 @@ from orders_platform.assets.orders import build_orders_assets
 from orders_platform.automation.build import build_automation
 from orders_platform.automation.policies import apply_policies, source_retry_policy
 from orders_platform.checks.orders_checks import build_orders_checks
+from orders_platform.observability_export import export_config, instrument
+from orders_platform.observability_export.instrument import warehouse_tables
 from orders_platform.partitions import daily_partitions
 from orders_platform.resources import build_resources
 from orders_platform.settings import Settings, load_settings
@@ -56,13 +58,16 @@ def _build(settings: Settings) -> Definitions:
             session_gap=timedelta(minutes=settings.session_gap_minutes),
         ),
     ]
+    assets = apply_policies(assets, source_retry=source_retry_policy(settings.source_max_retries))
+    checks = build_orders_checks(
+        partitions, settings.max_reject_rate, settings.reject_rate_severity
+    )
+    # Metrics and lineage leave the process through hooks on the definitions themselves;
+    # with ORDERS_PROMETHEUS_PUSHGATEWAY and OpenLineage unset nothing is attached.
+    assets, checks = instrument(assets, checks, export_config(settings, warehouse_tables(assets)))
     return Definitions(
-        assets=apply_policies(
-            assets, source_retry=source_retry_policy(settings.source_max_retries)
-        ),
-        asset_checks=build_orders_checks(
-            partitions, settings.max_reject_rate, settings.reject_rate_severity
-        ),
+        assets=assets,
+        asset_checks=checks,
         resources=build_resources(settings),
         jobs=automation.jobs,
         schedules=automation.schedules,

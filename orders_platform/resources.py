@@ -47,6 +47,7 @@ def build_source(settings: Settings) -> RawSource:
             sub_window_minutes=settings.pg_sub_window_minutes,
             overlap_minutes=settings.pg_overlap_minutes,
             allow_primary=settings.pg_allow_primary,
+            batch_rows=settings.pg_batch_rows,
         )
     if settings.source == "landing":
         from orders_platform.sources.landing import LandingSource

@@ -11,26 +11,18 @@ from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from orders_platform.secrets import SECRET_ENV_VARS
 
 # The repository root when running from a checkout (workspace.yaml next to the package);
 # relative paths in settings are resolved against it so `dagster dev`, the CLI and tests
 # agree on where data lives whatever the working directory.
 _CHECKOUT = Path(__file__).resolve().parents[1]
 PROJECT_ROOT = _CHECKOUT if (_CHECKOUT / "workspace.yaml").exists() else Path.cwd()
-
-SECRET_VARIABLES = frozenset(
-    {
-        "ORDERS_API_TOKEN",
-        "ORDERS_API_CLIENT_SECRET",
-        "ORDERS_PG_DSN",
-        "AWS_SECRET_ACCESS_KEY",
-        "SNOWFLAKE_PASSWORD",
-        "ORDERS_ALERT_WEBHOOK_URL",
-    }
-)
 
 
 class SettingsError(ValueError):
@@ -82,8 +74,16 @@ class Settings(BaseSettings):
     pg_sub_window_minutes: int = _env("ORDERS_PG_SUB_WINDOW_MINUTES", 60, ge=1, le=1440)
     pg_overlap_minutes: int = _env("ORDERS_PG_OVERLAP_MINUTES", 5, ge=0, le=1440)
     pg_allow_primary: bool = _env("ORDERS_PG_ALLOW_PRIMARY", False)
+    pg_batch_rows: int = _env("ORDERS_PG_BATCH_ROWS", 50_000, ge=1)
 
     landing_chunk_rows: int = _env("ORDERS_LANDING_CHUNK_ROWS", 100_000, ge=1)
+
+    # Exporters (orders_platform.observability_export). OpenLineage itself is configured the
+    # client's own way (OPENLINEAGE_URL / OPENLINEAGE_API_KEY / openlineage.yml); the URL is
+    # validated here only so a typo fails the load instead of every emit.
+    prometheus_pushgateway: str | None = _env("ORDERS_PROMETHEUS_PUSHGATEWAY", repr=False)
+    openlineage_url: str | None = _env("OPENLINEAGE_URL")
+    openlineage_namespace: str | None = _env("OPENLINEAGE_NAMESPACE")
 
     aws_endpoint_url: str | None = _env("AWS_ENDPOINT_URL")
     aws_region: str | None = _env("AWS_REGION")
@@ -107,6 +107,20 @@ class Settings(BaseSettings):
         if "://" in value and not value.startswith(("s3://", "file://", "memory://")):
             raise ValueError("must be a local path or an s3://bucket/prefix URL")
         return value
+
+    @field_validator("prometheus_pushgateway", "openlineage_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http(s)://host[:port] URL")
+        try:
+            parts.port  # noqa: B018 - raises on a non-numeric or out-of-range port
+        except ValueError:
+            raise ValueError("must be an http(s)://host[:port] URL (invalid port)") from None
+        return value.rstrip("/")
 
     @model_validator(mode="after")
     def _required_for_choice(self) -> Settings:
@@ -179,7 +193,7 @@ def _describe(exc: ValidationError) -> str:
     for err in exc.errors(include_url=False, include_input=False):
         name = str(err["loc"][0]) if err["loc"] else ""
         message = err["msg"].removeprefix("Value error, ")
-        if name and name not in SECRET_VARIABLES:
+        if name and name not in SECRET_ENV_VARS:
             raw = os.environ.get(name)
             if raw is not None:
                 message = f"{message} (got {raw!r})"

@@ -11,12 +11,31 @@ from dagster import DagsterInstance
 
 from orders_platform_tests.support import OrdersPlatform
 
+# In CI a skipped test is a hidden failure (a service that did not start, a package that did
+# not install): it fails instead, unless the test is marked `may_skip_in_ci` and says why.
+_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if (
+        _CI
+        and report.skipped
+        and not hasattr(report, "wasxfail")
+        and item.get_closest_marker("may_skip_in_ci") is None
+    ):
+        report.outcome = "failed"
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.longrepr = f"skipped in CI (CI=true), which hides a missing service: {reason}"
+
 
 @pytest.fixture(autouse=True)
 def _no_ambient_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests start from the embedded default whatever the developer's shell exports."""
     for name in list(os.environ):
-        if name.startswith(("ORDERS_", "SNOWFLAKE_")):
+        if name.startswith(("ORDERS_", "SNOWFLAKE_", "OPENLINEAGE")):
             monkeypatch.delenv(name)
 
 

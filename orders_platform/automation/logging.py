@@ -12,10 +12,10 @@ the file gets the user logs, warnings and every failure. Extra attributes given 
 ``logger.info(..., extra={...})`` are added (as text when not JSON-serialisable).
 
 `RedactSecretsFilter` (and the formatter itself, so a mis-wired handler still cannot leak)
-replaces the value of every secret environment variable (`SECRET_ENV_VARS`) found in a
-message with ``***`` (a password inside a DSN or URL is masked on its own too). Values are
-looked up in the environment at each record, so a secret set or rotated after the handler
-was configured is masked too; values shorter than `MIN_SECRET_LENGTH` are not masked.
+masks the value of every secret environment variable (`orders_platform.secrets`, the one
+list and the one redactor) in a message with ``***`` (a password inside a DSN or URL is
+masked on its own too). Values are looked up in the environment at each record, so a secret
+set or rotated after the handler was configured is masked too.
 
 Wiring (dagster.yaml, the run worker processes): see `DAGSTER_YAML_SNIPPET`.
 `JsonLinesFileHandler` expands ``$DAGSTER_HOME`` in its path (``logging.config`` does not)
@@ -28,38 +28,22 @@ import json
 import logging
 import logging.handlers
 import os
-import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+
+from orders_platform.secrets import SECRET_ENV_VARS, Redactor, redact
 
 __all__ = [
     "DAGSTER_YAML_SNIPPET",
     "JsonFormatter",
     "JsonLinesFileHandler",
     "RedactSecretsFilter",
-    "SECRET_ENV_VARS",
-    "Redactor",
     "partition_of",
     "redact",
     "root_error",
 ]
-
-SECRET_ENV_VARS: tuple[str, ...] = (
-    "ORDERS_API_TOKEN",
-    "ORDERS_API_CLIENT_SECRET",
-    "ORDERS_PG_DSN",
-    "AWS_SECRET_ACCESS_KEY",
-    "SNOWFLAKE_PASSWORD",
-    "DAGSTER_PG_PASSWORD",
-    # A Slack/Teams-style webhook URL is a bearer credential in itself.
-    "ORDERS_ALERT_WEBHOOK_URL",
-)
-MASK = "***"
-# Shorter values would mask ordinary words ("a", "db"); no real secret is that short.
-MIN_SECRET_LENGTH = 4
 
 DAGSTER_YAML_SNIPPET = """\
 python_logs:
@@ -82,69 +66,8 @@ python_logs:
         filters: [redact_secrets]
 """
 
-_PASSWORD_IN_KV_DSN = re.compile(r"(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", re.I)
-
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
 _RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "dagster_meta"}
-
-
-def _secret_parts(value: str) -> list[str]:
-    """The value itself plus a password embedded in it (URL or key=value DSN form)."""
-    parts = [value]
-    if "://" in value:
-        try:
-            password = urlsplit(value).password
-        except ValueError:
-            password = None
-        if password:
-            parts += [password, unquote(password)]
-    for match in _PASSWORD_IN_KV_DSN.finditer(value):
-        parts.append(match.group(1).strip("'"))
-    return parts
-
-
-class Redactor:
-    """Masks the current values of `names` (environment variables) in strings.
-
-    The values are looked up on every call (a handful of dict lookups) and the pattern is
-    rebuilt only when one changed, so a rotated or late-set secret is masked at once.
-    """
-
-    def __init__(
-        self, names: Iterable[str] = SECRET_ENV_VARS, environ: Mapping[str, str] | None = None
-    ) -> None:
-        self._names = tuple(names)
-        self._environ = environ
-        self._values: tuple[str | None, ...] | None = None
-        self._pattern: re.Pattern[str] | None = None
-
-    def _current_pattern(self) -> re.Pattern[str] | None:
-        environ = os.environ if self._environ is None else self._environ
-        values = tuple(environ.get(name) for name in self._names)
-        if values != self._values:
-            secrets: set[str] = set()
-            for value in values:
-                if value:
-                    secrets.update(p for p in _secret_parts(value) if len(p) >= MIN_SECRET_LENGTH)
-            # Longest first, so a DSN is masked whole before its password part is looked for.
-            ordered = sorted(secrets, key=len, reverse=True)
-            self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
-            self._values = values
-        return self._pattern
-
-    def __call__(self, text: str) -> str:
-        pattern = self._current_pattern()
-        if pattern is None or not text:
-            return text
-        return pattern.sub(MASK, text)
-
-
-_default_redactor = Redactor()
-
-
-def redact(text: str) -> str:
-    """`text` with the values of the secret environment variables masked."""
-    return _default_redactor(text)
 
 
 class RedactSecretsFilter(logging.Filter):
@@ -152,7 +75,7 @@ class RedactSecretsFilter(logging.Filter):
 
     def __init__(self, name: str = "", names: Iterable[str] = SECRET_ENV_VARS) -> None:
         super().__init__(name)
-        self._redact = Redactor(names)
+        self._redact = Redactor(env_names=names)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -234,7 +157,7 @@ class JsonFormatter(logging.Formatter):
 
     def __init__(self, *args: Any, redact_secrets: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._redact = Redactor() if redact_secrets else None
+        self._redact = Redactor(env_names=SECRET_ENV_VARS) if redact_secrets else None
 
     def format(self, record: logging.LogRecord) -> str:
         meta = getattr(record, "dagster_meta", None)

@@ -1,6 +1,7 @@
 """The PostgreSQL source: one UTC day of orders / events from a read replica (SPEC §9).
 
-Operating rules, all enforced here:
+Operating rules, all enforced here (session rules in `pg_session`, statements in
+`pg_plan`, the COPY reader in `pg_copy`):
 
 * **Read-only.** Every session runs ``SET SESSION CHARACTERISTICS AS TRANSACTION READ
   ONLY`` and psycopg2 ``set_session(readonly=True)`` (``BEGIN READ ONLY``), and checks
@@ -9,12 +10,13 @@ Operating rules, all enforced here:
   ``allow_primary`` (``ORDERS_PG_ALLOW_PRIMARY=true``).
 * **statement_timeout** per session (``statement_timeout_seconds``); a statement that
   hits it fails with a message naming the table, the sub-window and the knobs to turn.
-* **Sub-windows.** The day is read in half-open sub-windows of ``sub_window_minutes``
-  (one server-side statement each, in its own short read-only transaction so a replica
-  never holds one snapshot for the whole day), so a backlog never becomes one huge
-  statement. Each sub-window is read through a server-side *named* cursor,
-  ``batch_rows`` rows per ``FETCH``, and every fetched batch becomes a Polars frame of
-  strings at once: the day is never held as Python rows.
+  One sub-window is one statement, so the timeout bounds a sub-window's whole read.
+* **Sub-windows.** A window is read in half-open sub-windows of ``sub_window_minutes``,
+  each one ``COPY (SELECT …) TO STDOUT (FORMAT csv)`` in its own short read-only
+  transaction (a replica never holds one snapshot for the whole day), so a backlog never
+  becomes one huge statement. The COPY stream is cut into batches of ``batch_rows`` rows,
+  each parsed at once into a Polars frame of strings: memory is bounded by a few batches,
+  not by the sub-window or the day.
 * **Overlap (orders).** The orders window is ``[day 00:00Z - overlap, next day 00:00Z)``
   by ``updated_at``; the overlap is read as its own sub-window(s) so ``rows_in_overlap``
   is exact. Re-reading the overlap is harmless: validation keeps the latest updated_at
@@ -27,25 +29,26 @@ Operating rules, all enforced here:
 Values: every source column is selected as ``col::text`` so values arrive exactly as the
 database renders them — numerics exact (``1234.50``), timestamps with their offset
 (``2026-03-17 14:44:32+00``; the session runs with ``TimeZone=UTC`` and
-``DateStyle=ISO``), free text untouched. A source column missing from the table is
-delivered as null and named in the stats (``missing_columns``); the window column
+``DateStyle=ISO``), free text untouched (commas, quotes, newlines, tabs, backslashes);
+NULL stays null and the empty string stays empty. A source column missing from the table
+is delivered as null and named in the stats (``missing_columns``); the window column
 (``updated_at`` / ``event_timestamp``) must exist and be ``timestamptz`` or
 ``timestamp`` (naive = UTC).
 
 De-duplication (orders): sub-windows are half-open, so the boundaries never duplicate a
 row. What is left are rows that are *exactly* identical in all 17 columns (a table without
-a key, a replayed CDC batch): each sub-window groups on the 17 text values in SQL
-(``GROUP BY … count(*)``), delivers one copy and counts the others
+a key, a replayed CDC batch): rows come sorted by the window column then every value, so
+such copies are adjacent; one is delivered and the others counted
 (``duplicate_rows_removed``). Rows that share ``(order_id, updated_at)`` but differ
 elsewhere are *not* collapsed here — which one is right is validation's decision, and
 dropping one silently would break the raw = validated + rejected + duplicates invariant.
 Rows whose window column is null belong to no day and are never extracted.
 
-Rows come in a deterministic order (window column, then the values), so re-extracting an
-unchanged day gives identical batches. There is no retry inside the source: a failed
-statement (timeout, replica conflict, lost connection) fails the extraction with a clear
-message, and the run is retried (the raw partition is only replaced once a whole
-extraction succeeded).
+Rows come in a deterministic order (window column, then the values in byte order), so
+re-extracting an unchanged day gives identical batches. There is no retry inside the
+source: a failed statement (timeout, replica conflict, lost connection) fails the
+extraction with a clear message, and the run is retried (the raw partition is only
+replaced once a whole extraction succeeded).
 
 Secrets: the DSN's password never appears in an error, a log line or the stats. Errors
 name the host, port, database and user only; psycopg2's messages are redacted and the
@@ -55,12 +58,9 @@ original exception is not chained (its text could carry the DSN).
 from __future__ import annotations
 
 import math
-import re
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -68,116 +68,32 @@ import polars as pl
 import psycopg2
 import psycopg2.errors
 import psycopg2.extensions
-from psycopg2 import sql
 from pydantic import Field
 
 from orders_platform.sources.base import RawSource
+from orders_platform.sources.pg_copy import copy_batches, drop_adjacent_duplicates
+from orders_platform.sources.pg_plan import (
+    Plan,
+    copy_statement,
+    inspect_table,
+    quote_table,
+    sub_windows,
+)
+from orders_platform.sources.pg_session import (
+    PostgresSourceError,
+    configure,
+    connect,
+    describe_target,
+    first_line,
+    redact_dsn_secrets,
+    source_error,
+)
 from orders_platform.transforms.events import EVENT_SOURCE_COLUMNS
 from orders_platform.transforms.schema import ORDER_SOURCE_COLUMNS
 
 __all__ = ["PostgresSource", "PostgresSourceError", "redact_dsn_secrets", "sub_windows"]
 
-_IDENT = r"[A-Za-z_][A-Za-z0-9_$]{0,62}"
-_TABLE_NAME = re.compile(rf"^(?:(?P<schema>{_IDENT})\.)?(?P<table>{_IDENT})$")
-_TIMESTAMP_TYPES = ("timestamp with time zone", "timestamp without time zone")
-_APPLICATION_NAME = "orders_platform"
 _MAX_LISTED_SUB_WINDOWS = 96  # rows per sub-window are listed in the stats up to this many
-
-
-class PostgresSourceError(RuntimeError):
-    """An extraction failure with a message that is safe to log (no secrets)."""
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def redact_dsn_secrets(text: str, dsn: str | None = None) -> str:
-    """`text` with every password removed: the DSN's own password (raw and as written),
-    ``password=…`` pairs and the ``user:password@`` part of URIs."""
-    out = text
-    if dsn:
-        for secret in _dsn_passwords(dsn):
-            if secret:
-                out = out.replace(secret, "***")
-    out = re.sub(r"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", out)
-    out = re.sub(r"(?i)(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]*@", r"\1***@", out)
-    return out
-
-
-def _dsn_passwords(dsn: str) -> list[str]:
-    found: list[str] = []
-    try:
-        parsed = psycopg2.extensions.parse_dsn(dsn)
-    except Exception:  # an invalid DSN: fall back to the textual patterns
-        parsed = {}
-    if parsed.get("password"):
-        found.append(parsed["password"])
-    m = re.search(r"://[^:/@\s]*:([^@\s]+)@", dsn)
-    if m:
-        found.append(m.group(1))
-    m = re.search(r"(?i)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", dsn)
-    if m:
-        found.append(m.group(1))
-    # longest first so a password that contains another is replaced whole
-    return sorted({s for s in found if len(s) >= 1}, key=len, reverse=True)
-
-
-def _describe_target(dsn: str) -> str:
-    """ "host=… port=… dbname=… user=…" of the DSN (never the password)."""
-    try:
-        parsed = psycopg2.extensions.parse_dsn(dsn)
-    except Exception:
-        return "(unparseable ORDERS_PG_DSN)"
-    keys = ("host", "hostaddr", "port", "dbname", "user")
-    parts = [f"{key}={parsed[key]}" for key in keys if parsed.get(key)]
-    return " ".join(parts) or "(libpq defaults)"
-
-
-def _first_line(text: str) -> str:
-    lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
-    return " ".join(lines[:2]) if lines else "(no message)"
-
-
-def _quote_table(name: str, setting: str) -> tuple[sql.Composable, str]:
-    """A validated `schema.table` (or `table`) as a quoted SQL identifier, plus the
-    plain text used in messages and to_regclass()."""
-    m = _TABLE_NAME.match(name.strip()) if isinstance(name, str) else None
-    if not m:
-        raise ValueError(
-            f"{setting} must be a table name like 'schema.table' (letters, digits, _ and $;"
-            f" no quotes or spaces), got {name!r}"
-        )
-    schema, table = m.group("schema"), m.group("table")
-    ident = sql.Identifier(schema, table) if schema else sql.Identifier(table)
-    return ident, f"{schema}.{table}" if schema else table
-
-
-def sub_windows(start: datetime, end: datetime, minutes: int) -> list[tuple[datetime, datetime]]:
-    """[start, end) cut into consecutive half-open windows of `minutes` (the last one may
-    be shorter)."""
-    step = timedelta(minutes=minutes)
-    out = []
-    lo = start
-    while lo < end:
-        hi = min(lo + step, end)
-        out.append((lo, hi))
-        lo = hi
-    return out
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """What to read: the table, its columns and the window column's type."""
-
-    kind: str  # "orders" | "events"
-    setting: str
-    table_sql: sql.Composable
-    table_text: str
-    columns: tuple[str, ...]
-    present: frozenset[str]
-    window_column: str
-    window_is_naive: bool
-    dedupe: bool
 
 
 # --------------------------------------------------------------------------- resource
@@ -237,20 +153,27 @@ class PostgresSource(RawSource):
 
     @contextmanager
     def _session(self) -> Iterator[tuple[psycopg2.extensions.connection, dict[str, Any]]]:
-        conn = self._connect()
+        conn = connect(self.dsn, self.connect_timeout_seconds)
         try:
-            info = self._configure(conn)
+            info = configure(conn, self.dsn, self.statement_timeout_seconds, self.allow_primary)
             yield conn, info
         finally:
             conn.close()
 
     # ------------------------------------------------------------------ internals
 
-    def _windows(self, day: date, overlap_minutes: int) -> list[tuple[datetime, datetime, bool]]:
-        """(lo, hi, in_overlap) sub-windows of [day - overlap, next day): the overlap is cut
-        separately so rows_in_overlap is exact."""
-        start = _day_start(day)
-        end = start + timedelta(days=1)
+    def _windows(
+        self,
+        day: date,
+        overlap_minutes: int,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[tuple[datetime, datetime, bool]]:
+        """(lo, hi, in_overlap) sub-windows of [start - overlap, end) — by default the day,
+        [day - overlap, next day); an intraday tick passes its watermark and now. The
+        overlap is cut separately so rows_in_overlap is exact."""
+        start = _day_start(day) if start is None else start
+        end = _day_start(day) + timedelta(days=1) if end is None else end
         overlap = sub_windows(
             start - timedelta(minutes=overlap_minutes), start, self.sub_window_minutes
         )
@@ -278,60 +201,7 @@ class PostgresSource(RawSource):
             raise ValueError("; ".join(problems))
 
     def _error(self, what: str, exc: BaseException | str) -> PostgresSourceError:
-        detail = redact_dsn_secrets(_first_line(str(exc)), self.dsn)
-        return PostgresSourceError(
-            f"{what} (PostgreSQL source {_describe_target(self.dsn)}): {detail}"
-        )
-
-    def _connect(self) -> psycopg2.extensions.connection:
-        try:
-            psycopg2.extensions.parse_dsn(self.dsn)
-        except Exception:
-            # psycopg2's message quotes the DSN: never show it.
-            raise PostgresSourceError(
-                "ORDERS_PG_DSN is not a valid libpq connection string or postgresql:// URI"
-            ) from None
-        try:
-            return psycopg2.connect(
-                self.dsn,
-                connect_timeout=max(1, int(self.connect_timeout_seconds)),
-                application_name=_APPLICATION_NAME,
-            )
-        except psycopg2.Error as exc:
-            raise self._error("could not connect", exc) from None
-
-    def _configure(self, conn: psycopg2.extensions.connection) -> dict[str, Any]:
-        timeout_ms = max(1, round(self.statement_timeout_seconds * 1000))
-        try:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-                cur.execute("SET statement_timeout = %s", (timeout_ms,))
-                cur.execute("SET TimeZone = 'UTC'")
-                cur.execute("SET DateStyle = 'ISO, YMD'")
-                cur.execute("SET IntervalStyle = 'iso_8601'")
-                cur.execute("SET extra_float_digits = 3")
-                cur.execute("SHOW transaction_read_only")
-                read_only = cur.fetchone()[0]
-                cur.execute("SELECT pg_is_in_recovery(), current_setting('server_version')")
-                in_recovery, version = cur.fetchone()
-            conn.autocommit = False
-            conn.set_session(readonly=True, autocommit=False)
-        except psycopg2.Error as exc:
-            raise self._error("could not prepare the read-only session", exc) from None
-        if read_only != "on":  # pragma: no cover - defensive: the SET above makes it on
-            raise PostgresSourceError("the source session is not read-only; refusing to read")
-        if not in_recovery and not self.allow_primary:
-            raise PostgresSourceError(
-                f"the PostgreSQL source {_describe_target(self.dsn)} is a primary "
-                "(pg_is_in_recovery() = false): point ORDERS_PG_DSN at a read replica, or set "
-                "ORDERS_PG_ALLOW_PRIMARY=true to read from the primary anyway"
-            )
-        return {
-            "server_role": "replica" if in_recovery else "primary",
-            "server_version": version,
-            "statement_timeout_ms": timeout_ms,
-        }
+        return source_error(self.dsn, what, exc)
 
     def _plan(
         self,
@@ -342,75 +212,8 @@ class PostgresSource(RawSource):
         columns: Sequence[str],
         window_column: str,
         dedupe: bool,
-    ) -> _Plan:
-        table_sql, table_text = _quote_table(table, setting)
-        quoted_name = table_sql.as_string(conn)
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SELECT to_regclass(%s)::oid", (quoted_name,))
-                oid = cur.fetchone()[0]
-                if oid is None:
-                    raise PostgresSourceError(
-                        f"{setting}: table {table_text} does not exist or is not visible to the "
-                        f"source user (PostgreSQL source {_describe_target(self.dsn)})"
-                    )
-                cur.execute(
-                    "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
-                    "WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped",
-                    (oid,),
-                )
-                types = dict(cur.fetchall())
-            conn.commit()
-        except psycopg2.Error as exc:
-            raise self._error(f"could not inspect {table_text}", exc) from None
-        window_type = types.get(window_column)
-        if window_type not in _TIMESTAMP_TYPES:
-            raise PostgresSourceError(
-                f"{setting}: {table_text}.{window_column} must be a timestamptz or timestamp "
-                f"column to window the day, got {window_type or 'no such column'}"
-            )
-        return _Plan(
-            kind=kind,
-            setting=setting,
-            table_sql=table_sql,
-            table_text=table_text,
-            columns=tuple(columns),
-            present=frozenset(c for c in columns if c in types),
-            window_column=window_column,
-            window_is_naive=window_type == "timestamp without time zone",
-            dedupe=dedupe,
-        )
-
-    def _query(self, plan: _Plan) -> sql.Composable:
-        selected = [
-            (
-                sql.SQL("{}::text").format(sql.Identifier(c))
-                if c in plan.present
-                else sql.SQL("NULL::text")
-            )
-            + sql.SQL(" AS {}").format(sql.Identifier(c))
-            for c in plan.columns
-        ]
-        w = sql.Identifier(plan.window_column)
-        window = sql.SQL("{w} >= %(lo)s AND {w} < %(hi)s").format(w=w)
-        if plan.dedupe:
-            positions = sql.SQL(", ").join(sql.Literal(i + 1) for i in range(len(plan.columns)))
-            return sql.SQL(
-                "SELECT {cols}, count(*) AS _copies FROM {table} WHERE {window} "
-                "GROUP BY {positions} ORDER BY min({w}), {positions}"
-            ).format(
-                cols=sql.SQL(", ").join(selected),
-                table=plan.table_sql,
-                window=window,
-                positions=positions,
-                w=w,
-            )
-        return sql.SQL("SELECT {cols} FROM {table} WHERE {window} ORDER BY {w}").format(
-            cols=sql.SQL(", ").join(selected),
-            table=plan.table_sql,
-            window=window,
-            w=sql.Identifier(plan.window_column),
-        )
+    ) -> Plan:
+        return inspect_table(conn, self.dsn, kind, table, setting, columns, window_column, dedupe)
 
     def _extract(
         self,
@@ -423,11 +226,12 @@ class PostgresSource(RawSource):
         *,
         dedupe: bool,
     ) -> Iterator[pl.DataFrame]:
-        _quote_table(table, setting)  # an invalid name fails before connecting
+        """The rows of `table` whose `window_column` falls in the given (lo, hi, in_overlap)
+        sub-windows, one COPY each, as frames of at most `batch_rows` string rows."""
+        quote_table(table, setting)  # an invalid name fails before connecting
         self._record_stats()
         started = time.perf_counter()
         schema = {c: pl.String for c in columns}
-        row_schema = {**schema, "_copies": pl.Int64} if dedupe else schema
         stats: dict[str, Any] = {
             "table": None,
             "window_column": window_column,
@@ -435,6 +239,7 @@ class PostgresSource(RawSource):
             "window_end": windows[-1][1].isoformat() if windows else None,
             "overlap_minutes": self.overlap_minutes if kind == "orders" else 0,
             "sub_window_minutes": self.sub_window_minutes,
+            "read_with": "COPY TO STDOUT (FORMAT csv)",
             "rows_extracted": 0,
             "rows_in_overlap": 0,
             "duplicate_rows_removed": 0,
@@ -451,35 +256,25 @@ class PostgresSource(RawSource):
             plan = self._plan(conn, kind, table, setting, columns, window_column, dedupe)
             stats["table"] = plan.table_text
             stats["missing_columns"] = [c for c in columns if c not in plan.present]
-            query = self._query(plan)
             for lo, hi, in_overlap in windows:
-                params = {"lo": lo, "hi": hi}
-                if plan.window_is_naive:
-                    params = {k: v.astimezone(UTC).replace(tzinfo=None) for k, v in params.items()}
                 window_rows = 0
+                previous_row = None  # exact copies never span sub-windows (same window value)
                 span = f"[{lo.isoformat()}, {hi.isoformat()})"
-                cursor_name = f"orders_platform_{kind}_{uuid.uuid4().hex[:12]}"
+                statement = copy_statement(plan, lo, hi, conn)
                 try:
-                    cur = conn.cursor(name=cursor_name)
-                    cur.itersize = self.batch_rows
-                    cur.execute(query, params)
                     stats["statements"] += 1
-                    while True:
-                        rows = cur.fetchmany(self.batch_rows)
-                        stats["statements"] += 1
-                        if not rows:
-                            break
-                        frame = pl.DataFrame(rows, schema=row_schema, orient="row")
-                        del rows
+                    for frame in copy_batches(conn, statement, plan.columns, self.batch_rows):
                         if dedupe:
-                            copies = int(frame.get_column("_copies").sum())
-                            stats["duplicate_rows_removed"] += copies - frame.height
-                            frame = frame.drop("_copies")
+                            frame, removed = drop_adjacent_duplicates(frame, previous_row)
+                            stats["duplicate_rows_removed"] += removed
+                            if frame.height:
+                                previous_row = frame.row(-1)
+                        if not frame.height:
+                            continue
                         window_rows += frame.height
                         stats["batches"] += 1
                         yielded = True
                         yield frame
-                    cur.close()
                     conn.commit()
                 except psycopg2.errors.QueryCanceled as exc:
                     with suppress(psycopg2.Error):
@@ -490,8 +285,8 @@ class PostgresSource(RawSource):
                         "(ORDERS_PG_STATEMENT_TIMEOUT_SECONDS); use smaller sub-windows "
                         "(ORDERS_PG_SUB_WINDOW_MINUTES), an index on "
                         f"{window_column}, or a longer timeout (PostgreSQL source "
-                        f"{_describe_target(self.dsn)}): "
-                        f"{redact_dsn_secrets(_first_line(str(exc)), self.dsn)}"
+                        f"{describe_target(self.dsn)}): "
+                        f"{redact_dsn_secrets(first_line(str(exc)), self.dsn)}"
                     ) from None
                 except psycopg2.Error as exc:
                     with suppress(psycopg2.Error):
@@ -504,6 +299,14 @@ class PostgresSource(RawSource):
                             "hot_standby_feedback on the replica)"
                         )
                     raise self._error(what, exc) from None
+                except pl.exceptions.ComputeError as exc:
+                    with suppress(psycopg2.Error):
+                        conn.rollback()
+                    raise self._error(
+                        f"reading {plan.table_text} for {span}: the COPY output could not be "
+                        "parsed as UTF-8 CSV (is the database encoding SQL_ASCII?)",
+                        exc,
+                    ) from None
                 stats["sub_windows"] += 1
                 stats["rows_extracted"] += window_rows
                 if in_overlap:

@@ -1,187 +1,43 @@
 """Servers shared by the integration tests: fakesnow's Snowflake server and a moto S3 server.
 
-- ``fakesnow_server`` (session): fakesnow's Snowflake-compatible HTTP server, in this process,
-  on 127.0.0.1 and a free port, with two fakesnow 0.12.1 bugs patched (`_patch_fakesnow`).
-  Tests isolate themselves by connecting to a fresh database name.
-- ``fakesnow_fast_array_binding`` (opt-in, per test): runs an array-bound
-  ``INSERT ... VALUES (?, ...)`` (the connector's ``executemany``) as one DuckDB INSERT instead
-  of re-parsing and re-translating the statement for every row, as fakesnow 0.12.1 does
-  (~20-50 ms a row).
+- ``fakesnow_server`` (session): fakesnow's Snowflake-compatible HTTP server in a process of
+  its own (`orders_platform_tests.servers.fakesnow_server`), on 127.0.0.1 and a free port,
+  with two fakesnow 0.12.1 bugs patched. Tests isolate themselves by connecting to a fresh
+  database name.
+- ``fakesnow_fast_server`` (session): the same with fast array binding: an array-bound
+  ``INSERT ... VALUES (?, ...)`` (the connector's ``executemany``) runs as one DuckDB INSERT
+  instead of re-parsing and re-translating the statement for every row, as fakesnow 0.12.1
+  does (~20-50 ms a row).
 - ``s3`` (per test): a moto S3 server enforcing signatures
   (`orders_platform_tests.servers.moto_s3`); AWS_* and ORDERS_LAKE_ROOT point at it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from orders_platform_tests.servers.fakesnow_server import fakesnow_process
 from orders_platform_tests.servers.moto_s3 import S3Env, moto_s3
-
-
-def _patch_fakesnow(mp: pytest.MonkeyPatch) -> None:
-    """Work around two bugs of fakesnow 0.12.1 (test-side only; real Snowflake has neither):
-
-    - NULL timestamps come back as 1970-01-01: `fakesnow.arrow.timestamp_to_sf_struct`
-      builds the connector's timestamp structs without a validity mask. Re-add the mask.
-    - a MERGE inside an explicit transaction fails with "a single transaction can only write
-      to a single attached database": fakesnow runs MERGE as CREATE TEMPORARY TABLE
-      merge_candidates + UPDATE + INSERT, and records a (None) table comment for every
-      CREATE with properties (TEMPORARY is one) in its `_fs_global` catalog. Skip recording
-      absent comments; real comments (our dtype comments) are still recorded.
-    """
-    import fakesnow.arrow
-    import fakesnow.transforms
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    to_struct = fakesnow.arrow.timestamp_to_sf_struct
-
-    def timestamp_to_sf_struct(ts: Any) -> Any:
-        if isinstance(ts, pa.ChunkedArray):
-            ts = ts.combine_chunks()
-        out = to_struct(ts)
-        if ts.null_count:
-            out = pa.StructArray.from_arrays(
-                out.flatten(), fields=list(out.type), mask=pc.is_null(ts)
-            )
-        return out
-
-    extract_comment = fakesnow.transforms.extract_comment_on_table
-
-    def extract_comment_on_table(expression: Any) -> Any:
-        out = extract_comment(expression)
-        recorded = out.args.get("table_comment")
-        if recorded is not None and recorded[1] is None:
-            del out.args["table_comment"]
-        return out
-
-    mp.setattr(fakesnow.arrow, "timestamp_to_sf_struct", timestamp_to_sf_struct)
-    mp.setattr(fakesnow.transforms, "extract_comment_on_table", extract_comment_on_table)
 
 
 @pytest.fixture(scope="session")
 def fakesnow_server() -> Iterator[dict[str, Any]]:
-    """fakesnow's Snowflake-compatible HTTP server, in this process, for the whole session;
+    """fakesnow's Snowflake-compatible HTTP server in its own process, for the whole session;
     yields its connection kwargs (host, port, protocol, ...)."""
-    import fakesnow
-
-    with pytest.MonkeyPatch.context() as mp:
-        _patch_fakesnow(mp)
-        with fakesnow.server() as kwargs:
-            yield kwargs
+    with fakesnow_process() as kwargs:
+        yield kwargs
 
 
-def _patch_fakesnow_array_binding(mp: pytest.MonkeyPatch) -> None:
-    """Make fakesnow's server run an array binding of a plain ``INSERT ... VALUES (?, ...)``
-    (the connector's ``executemany``) as one DuckDB statement.
-
-    fakesnow's server executes an array binding row by row through ``cursor.execute``, which
-    parses and transforms the Snowflake SQL again for every row (~20-50 ms a row). Here, per
-    request (a request gets a fresh cursor), the first row goes through fakesnow unchanged.
-    When that statement was a single-row INSERT whose VALUES are only ``?`` placeholders (so
-    its translation does not depend on the values), the following rows are collected (each
-    reports one row inserted, as it would) and, before the server describes the result,
-    inserted at once: fakesnow's own translation of the first row's INSERT with its VALUES
-    replaced by ``SELECT * FROM`` an Arrow table of the rows, on the same DuckDB connection
-    (same transaction). DuckDB casts the bound values to the column types as it does for
-    parameters. If that fails, the collected rows are re-run one by one through fakesnow,
-    so errors look exactly as without the patch.
-    """
-    # (Importing the module rebinds the name `fakesnow.server` from the function to the
-    # module, as fakesnow.server() itself does on its first call: hence after fakesnow_server.)
-    import fakesnow.server
-    import pyarrow as pa
-    from fakesnow.cursor import FakeSnowflakeCursor
-    from sqlglot import exp, parse_one
-
-    run_in_threadpool = fakesnow.server.run_in_threadpool
-    describe_last_sql = FakeSnowflakeCursor._describe_last_sql
-    # per cursor: [Snowflake SQL, fakesnow's translated INSERT or None, rows collected]
-    state = "_orders_platform_array_insert"
-
-    def plain_insert(sql_text: str) -> bool:
-        try:
-            statement = parse_one(sql_text, read="snowflake")
-        except Exception:
-            return False
-        values = statement.expression if isinstance(statement, exp.Insert) else None
-        return (
-            isinstance(values, exp.Values)
-            and not statement.args.get("overwrite")
-            and len(values.expressions) == 1
-            and all(isinstance(v, exp.Placeholder) for v in values.expressions[0].expressions)
-        )
-
-    def insert_at_once(cur: FakeSnowflakeCursor, insert: exp.Insert, rows: list) -> bool:
-        name = f"_fs_array_binding_{id(cur)}"
-        try:
-            columns = list(zip(*rows, strict=True))
-            table = pa.table({f"c{i}": pa.array(col) for i, col in enumerate(columns)})
-            bulk = insert.copy()
-            bulk.set("expression", exp.select("*").from_(name))
-            cur._duck_conn.register(name, table)  # noqa: SLF001
-            try:
-                cur._duck_conn.execute(bulk.sql(dialect="duckdb"))  # noqa: SLF001
-                ((count,),) = cur._duck_conn.fetchall()  # noqa: SLF001
-            finally:
-                cur._duck_conn.unregister(name)  # noqa: SLF001
-        except Exception:
-            return False
-        return count == len(rows)
-
-    def flush(cur: FakeSnowflakeCursor) -> None:
-        pending = getattr(cur, state, None)
-        if not pending or not pending[2]:
-            return
-        sql_text, insert, rows = pending
-        pending[2] = []
-        if not insert_at_once(cur, insert, rows):
-            for row in rows:
-                FakeSnowflakeCursor.execute(cur, sql_text, binding_params=row, server=True)
-
-    def flushing_describe_last_sql(self: FakeSnowflakeCursor) -> list:
-        flush(self)
-        return describe_last_sql(self)
-
-    async def patched(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        cur = getattr(func, "__self__", None)
-        row = kwargs.get("binding_params")
-        if not (
-            isinstance(cur, FakeSnowflakeCursor)
-            and getattr(func, "__name__", "") == "execute"
-            and kwargs.get("server")
-            and isinstance(row, tuple)
-            and args
-        ):
-            return await run_in_threadpool(func, *args, **kwargs)
-        sql_text = args[0]
-        pending = getattr(cur, state, None)
-        if pending is not None and pending[0] == sql_text and pending[1] is not None:
-            pending[2].append(row)
-            cur._rowcount = 1  # noqa: SLF001 - what fakesnow reports for a one-row INSERT
-            return cur
-        await run_in_threadpool(flush, cur)
-        result = await run_in_threadpool(func, *args, **kwargs)
-        transformed = cur._last_transformed  # noqa: SLF001
-        insert = None
-        if isinstance(transformed, exp.Insert) and plain_insert(sql_text):
-            insert = transformed
-        setattr(cur, state, [sql_text, insert, []])
-        return result
-
-    mp.setattr(fakesnow.server, "run_in_threadpool", patched)
-    mp.setattr(FakeSnowflakeCursor, "_describe_last_sql", flushing_describe_last_sql)
-
-
-@pytest.fixture
-def fakesnow_fast_array_binding(fakesnow_server: dict[str, Any]) -> Iterator[None]:
-    """Opt-in: fast array-bound INSERTs on the session's fakesnow server, for this test."""
-    with pytest.MonkeyPatch.context() as mp:
-        _patch_fakesnow_array_binding(mp)
-        yield
+@pytest.fixture(scope="session")
+def fakesnow_fast_server() -> Iterator[dict[str, Any]]:
+    """A second fakesnow server whose array-bound INSERTs run at once (see
+    `servers.fakesnow_server._patch_fakesnow_array_binding`); for tests that load many rows
+    through the connector's ``executemany``."""
+    with fakesnow_process(fast_array_binding=True) as kwargs:
+        yield kwargs
 
 
 @pytest.fixture

@@ -66,13 +66,13 @@ def day(offset: int = 0) -> str:
 
 @pytest.fixture
 def production_env(
-    s3: S3Env, fakesnow_server: dict, fakesnow_fast_array_binding, monkeypatch: pytest.MonkeyPatch
+    s3: S3Env, fakesnow_fast_server: dict, monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, str]:
     """Every variable of the production configuration; the `s3` fixture has already set
     ORDERS_LAKE_ROOT=s3://bucket/lake and the AWS_* variables for its moto server."""
     env = {
         "ORDERS_WAREHOUSE": "snowflake",
-        "SNOWFLAKE_ACCOUNT": fakesnow_server["account"],
+        "SNOWFLAKE_ACCOUNT": fakesnow_fast_server["account"],
         "SNOWFLAKE_USER": "orders_loader",
         "SNOWFLAKE_PASSWORD": SNOWFLAKE_PASSWORD,
         "SNOWFLAKE_DATABASE": f"orders_prod_{uuid.uuid4().hex[:12]}",
@@ -80,7 +80,7 @@ def production_env(
         "SNOWFLAKE_WAREHOUSE": "transforming",
         "SNOWFLAKE_ROLE": "loader",
         "SNOWFLAKE_HOST": "127.0.0.1",
-        "SNOWFLAKE_PORT": str(fakesnow_server["port"]),
+        "SNOWFLAKE_PORT": str(fakesnow_fast_server["port"]),
         "SNOWFLAKE_PROTOCOL": "http",
         "ORDERS_DEMO_ORDERS_PER_DAY": str(ORDERS_PER_DAY),
         "ORDERS_DEMO_EVENTS_PER_DAY": str(EVENTS_PER_DAY),

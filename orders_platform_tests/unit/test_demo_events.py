@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from datetime import date, timedelta
 
 import polars as pl
-import pytest
 from polars.testing import assert_frame_equal
 
 from orders_platform.sources import demo_events
@@ -51,13 +49,9 @@ def test_deterministic_by_day_and_seed() -> None:
     assert_frame_equal(generate_clean_events(D, N), generate_clean_events(D, N))
 
 
-def test_default_day_size_and_speed() -> None:
-    generate_events(D, 1_000)  # warm-up (imports, regex compilation)
-    started = time.process_time()  # CPU time: robust to other processes on the machine
-    frame = generate_events(D)
-    elapsed = time.process_time() - started
-    assert frame.height == 100_000
-    assert elapsed < 1.5, f"generate_events(100k) took {elapsed:.2f}s"
+def test_default_day_size() -> None:
+    # (Its speed is benchmarks/bench_sessions.py's business, not a timed test's.)
+    assert generate_events(D).height == 100_000
 
 
 def test_rejections_are_about_one_percent_with_all_three_reasons() -> None:
@@ -109,7 +103,8 @@ def test_purchases_carry_order_ids_of_demo_orders_of_that_day() -> None:
 
 
 def test_order_id_convention_matches_the_orders_demo() -> None:
-    demo = pytest.importorskip("orders_platform.sources.demo")
+    from orders_platform.sources import demo
+
     assert demo.ORDER_ID_EPOCH == demo_events.ORDER_ID_EPOCH
     assert demo.ORDER_ID_DAY_FACTOR == demo_events.ORDER_ID_DAY_FACTOR
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import numpy as np
@@ -374,13 +373,7 @@ def test_bad_rows_cover_every_reason(day_frame: pl.DataFrame) -> None:
 
 # --------------------------------------------------------------------------- validation
 
-needs_validator = pytest.mark.skipif(
-    importlib.util.find_spec("orders_platform.transforms.orders") is None,
-    reason="orders_platform.transforms.orders not available yet",
-)
 
-
-@needs_validator
 def test_validation_rejects_exactly_the_intended_rows(day_frame: pl.DataFrame) -> None:
     from orders_platform.transforms.orders import validate_orders
 

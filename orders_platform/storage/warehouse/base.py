@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date
 
 import polars as pl
@@ -50,9 +50,6 @@ class UpsertStats:
     inserted: int
     updated: int
     unchanged: int
-
-    def as_metadata(self) -> dict[str, int]:
-        return asdict(self)
 
 
 class TableNotFoundError(LookupError):

@@ -63,7 +63,6 @@ between concurrent sessions (real Snowflake queues concurrent MERGEs on the tabl
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 import uuid
@@ -71,12 +70,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import quote
+from typing import TYPE_CHECKING, TypeVar
 
 import polars as pl
 from pydantic import Field, field_validator
 
+from orders_platform.secrets import Redactor
 from orders_platform.storage.warehouse.base import (
     ORDERS_UPSERT,
     SESSIONS_PARTITION,
@@ -91,16 +90,21 @@ from orders_platform.storage.warehouse.base import (
     split_table_name,
     utc_timestamps,
 )
+from orders_platform.storage.warehouse.snowflake_codec import (
+    create_table_with_dtypes_sql,
+    decode_schema_comment,
+    dtype_from_description,
+    is_list,
+    staging_frame,
+    staging_type,
+)
 from orders_platform.storage.warehouse.sql import (
-    SNOWFLAKE,
     create_schema_sql,
-    create_table_sql,
     date_in_list,
     delete_partition_sql,
     ident,
     int_in_list,
     qualified,
-    sql_type,
 )
 from orders_platform.transforms.schema import SILVER_ORDERS_SCHEMA
 
@@ -118,28 +122,6 @@ INSERT_CHUNK_ROWS = 5_000
 BULK_FILE_ROWS = 500_000
 _FETCH_ROWS = 50_000
 _IN_LIST_MAX = 10_000
-_SCHEMA_COMMENT_PREFIX = "orders_platform polars schema: "
-
-_SIMPLE_DTYPES: dict[str, type[pl.DataType]] = {
-    t.__name__: t
-    for t in (
-        pl.Int8,
-        pl.Int16,
-        pl.Int32,
-        pl.Int64,
-        pl.UInt8,
-        pl.UInt16,
-        pl.UInt32,
-        pl.UInt64,
-        pl.Float32,
-        pl.Float64,
-        pl.Boolean,
-        pl.String,
-        pl.Binary,
-        pl.Date,
-        pl.Time,
-    )
-}
 
 
 class SnowflakeWarehouseError(RuntimeError):
@@ -270,43 +252,30 @@ class SnowflakeWarehouse(Warehouse):
         try:
             return call()
         except Exception as exc:
-            if not isinstance(exc, ConnectorError) and not self._mentions_password(exc):
+            if not isinstance(exc, ConnectorError) and not _mentions(self._redactor(), exc):
                 raise
             error = self._redacted_error(what, exc)
             cause = None if self._chain_mentions_password(exc) else exc
         # Raised outside the except block, so that a dropped cause is not kept as __context__.
         raise error from cause
 
-    def _redact(self, text: str) -> str:
-        for secret in self._secret_spellings():
-            text = text.replace(secret, "***")
-        return text
-
-    def _secret_spellings(self) -> list[str]:
-        password = self.password if isinstance(self.password, str) else ""
-        if not password:
-            return []
-        return sorted({password, quote(password, safe=""), json.dumps(password)[1:-1]}, key=len)[
-            ::-1
-        ]
-
-    def _mentions_password(self, exc: BaseException) -> bool:
-        texts = [str(exc), repr(exc), *(str(a) for a in exc.args)]
-        return any(s in t for s in self._secret_spellings() for t in texts)
+    def _redactor(self) -> Redactor:
+        return Redactor([self.password if isinstance(self.password, str) else None])
 
     def _chain_mentions_password(self, exc: BaseException) -> bool:
+        redactor = self._redactor()
         seen: set[int] = set()
         current: BaseException | None = exc
         while current is not None and id(current) not in seen:
             seen.add(id(current))
-            if self._mentions_password(current):
+            if _mentions(redactor, current):
                 return True
             current = current.__cause__ or current.__context__
         return False
 
     def _redacted_error(self, what: str, exc: BaseException) -> SnowflakeWarehouseError:
         return SnowflakeWarehouseError(
-            self._redact(f"Snowflake {what} failed ({type(exc).__name__}): {exc}"),
+            self._redactor()(f"Snowflake {what} failed ({type(exc).__name__}): {exc}"),
             errno=getattr(exc, "errno", None),
             sqlstate=getattr(exc, "sqlstate", None),
             sfqid=getattr(exc, "sfqid", None),
@@ -319,7 +288,7 @@ class SnowflakeWarehouse(Warehouse):
         kept as it is (the sessions table takes the dtypes of its first batch)."""
         if _table_info(cur, SILVER_SCHEMA, table) is None:
             _sql(cur, create_schema_sql(SILVER_SCHEMA))
-            _sql(cur, _create_table_sql(table, schema))
+            _sql(cur, create_table_with_dtypes_sql(table, schema))
             # CREATE SCHEMA makes SILVER the current schema: back to the staging schema.
             _sql(cur, f"USE SCHEMA {self.schema_name}")
 
@@ -329,9 +298,9 @@ class SnowflakeWarehouse(Warehouse):
         The name is unique per write: Snowflake scopes temporary tables to the session,
         but fakesnow (and a pooled session reused by two writes) would share one name."""
         table = f"{_STAGING_TABLE}_{uuid.uuid4().hex[:16]}"
-        columns = ", ".join(f"{ident(c)} {_staging_type(t)}" for c, t in batch.schema.items())
+        columns = ", ".join(f"{ident(c)} {staging_type(t)}" for c, t in batch.schema.items())
         _sql(cur, f"CREATE TEMPORARY TABLE {table} ({columns})")
-        text = _staging_frame(batch)
+        text = staging_frame(batch)
         if batch.height >= self.bulk_load_min_rows:
             _copy_parquet(cur, table, text, batch.schema)
         else:
@@ -473,6 +442,10 @@ class SnowflakeWarehouse(Warehouse):
 # -- SQL helpers -----------------------------------------------------------------------------
 
 
+def _mentions(redactor: Redactor, exc: BaseException) -> bool:
+    return any(redactor.mentions_secret(t) for t in (str(exc), repr(exc), *map(str, exc.args)))
+
+
 def _sql(cur: SnowflakeCursor, query: str, params: Sequence[object] | None = None) -> list[tuple]:
     cur.execute(query, params)
     return list(cur.fetchall())
@@ -515,53 +488,10 @@ def _table_info(cur: SnowflakeCursor, schema: str, table: str) -> dict[str, pl.D
     )
     if not rows:
         return None
-    return _decode_schema_comment(rows[0][0])
-
-
-def _create_table_sql(table: str, schema: Mapping[str, pl.DataType]) -> str:
-    comment = _SCHEMA_COMMENT_PREFIX + json.dumps(
-        {c: _encode_dtype(t) for c, t in schema.items()}, separators=(",", ":")
-    )
-    if "'" in comment or "\\" in comment:
-        raise ValueError(f"cannot record the dtypes of {table} in a table comment: {comment}")
-    return create_table_sql(SILVER_SCHEMA, table, schema, SNOWFLAKE) + f" COMMENT = '{comment}'"
+    return decode_schema_comment(rows[0][0])
 
 
 # -- staging ---------------------------------------------------------------------------------
-
-
-def _staging_type(dtype: pl.DataType) -> str:
-    """Staging columns are typed like the target, except lists (JSON text, parsed on insert)
-    and all-null columns (NULL text converts to any type)."""
-    if isinstance(dtype, pl.List | pl.Array | pl.Null):
-        return "VARCHAR"
-    return sql_type(dtype, SNOWFLAKE)
-
-
-def _staging_frame(df: pl.DataFrame) -> pl.DataFrame:
-    """The batch as values the connector binds (and Parquet stores) without loss: decimals,
-    timestamps, dates and times as text, lists as JSON text, other columns unchanged."""
-    exprs = []
-    for name, dtype in df.schema.items():
-        col = pl.col(name)
-        if isinstance(dtype, pl.Decimal):
-            col = col.cast(pl.String)
-        elif isinstance(dtype, pl.Datetime):
-            if dtype.time_zone is not None:
-                col = col.dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M:%S%.6f+00:00")
-            else:
-                col = col.dt.strftime("%Y-%m-%d %H:%M:%S%.6f")
-        elif isinstance(dtype, pl.Date):
-            col = col.dt.strftime("%Y-%m-%d")
-        elif isinstance(dtype, pl.Time):
-            col = col.dt.strftime("%H:%M:%S%.6f")
-        elif isinstance(dtype, pl.List | pl.Array):
-            encoded = pl.struct(col.alias("v")).struct.json_encode()
-            col = pl.when(col.is_null()).then(None).otherwise(encoded.str.slice(5).str.head(-1))
-        elif isinstance(dtype, pl.Categorical | pl.Enum):
-            col = col.cast(pl.String)
-        exprs.append(col.alias(name))
-    return df.select(exprs)
 
 
 def _insert_rows(cur: SnowflakeCursor, table: str, text: pl.DataFrame) -> None:
@@ -591,7 +521,7 @@ def _copy_parquet(
                 f"PUT 'file://{location}' @{stage} AUTO_COMPRESS=FALSE OVERWRITE=TRUE",
             )
     names = ", ".join(text.columns)
-    fields = ", ".join(f'$1:"{c}"::{_staging_type(t)}' for c, t in schema.items())
+    fields = ", ".join(f'$1:"{c}"::{staging_type(t)}' for c, t in schema.items())
     rows = _sql(
         cur,
         f"COPY INTO {table} ({names}) FROM (SELECT {fields} FROM @{stage}) "
@@ -617,11 +547,11 @@ def _fetch_frame(
     description = cur.description or []
     names = [d.name.lower() for d in description]
     target = {
-        n: dtypes[n] if n in dtypes else _dtype_from_description(d)
+        n: dtypes[n] if n in dtypes else dtype_from_description(d)
         for n, d in zip(names, description, strict=True)
     }
     # Lists arrive as JSON text; a List without inner type (undocumented ARRAY) is inferred.
-    wire = {n: pl.String() if _is_list(t) else t for n, t in target.items()}
+    wire = {n: pl.String() if is_list(t) else t for n, t in target.items()}
     chunks = []
     while rows := cur.fetchmany(_FETCH_ROWS):
         chunks.append(pl.DataFrame(rows, schema=wire, orient="row"))
@@ -629,79 +559,9 @@ def _fetch_frame(
     decoded = [
         pl.col(n).str.json_decode(None if isinstance(t, type) else t, infer_schema_length=None)
         for n, t in target.items()
-        if _is_list(t)
+        if is_list(t)
     ]
     return out.with_columns(decoded) if decoded else out
 
 
-def _is_list(dtype: pl.DataType | type[pl.DataType]) -> bool:
-    return dtype is pl.List or isinstance(dtype, pl.List | pl.Array)
-
-
-def _dtype_from_description(column: Any) -> pl.DataType:
-    from snowflake.connector.constants import FIELD_ID_TO_NAME
-
-    kind = FIELD_ID_TO_NAME[column.type_code]
-    if kind == "FIXED":
-        if not column.scale:
-            return pl.Int64()
-        return pl.Decimal(column.precision or 38, column.scale)
-    if kind in ("TIMESTAMP_TZ", "TIMESTAMP_LTZ"):
-        return pl.Datetime("us", "UTC")
-    if kind in ("TIMESTAMP_NTZ", "TIMESTAMP"):
-        return pl.Datetime("us")
-    if kind == "ARRAY":
-        return pl.List  # type: ignore[return-value]  # inner type inferred when decoding
-    simple: dict[str, pl.DataType] = {
-        "REAL": pl.Float64(),
-        "DATE": pl.Date(),
-        "TIME": pl.Time(),
-        "BOOLEAN": pl.Boolean(),
-        "BINARY": pl.Binary(),
-    }
-    return simple.get(kind, pl.String())  # TEXT, VARIANT, OBJECT, ...: text
-
-
 # -- Polars dtypes in a table comment --------------------------------------------------------
-
-
-def _encode_dtype(dtype: pl.DataType) -> object:
-    if isinstance(dtype, pl.List | pl.Array):
-        return {"list": _encode_dtype(dtype.inner)}
-    if isinstance(dtype, pl.Decimal):
-        return {"decimal": [dtype.precision if dtype.precision is not None else 38, dtype.scale]}
-    if isinstance(dtype, pl.Datetime):
-        return {"datetime": [dtype.time_unit, dtype.time_zone]}
-    if isinstance(dtype, pl.Categorical | pl.Enum):
-        return "String"
-    name = type(dtype).__name__ if isinstance(dtype, pl.DataType) else dtype.__name__
-    if name not in _SIMPLE_DTYPES:
-        raise TypeError(f"no Snowflake storage for Polars dtype {dtype}")
-    return name
-
-
-def _decode_dtype(value: object) -> pl.DataType:
-    if isinstance(value, str) and value in _SIMPLE_DTYPES:
-        return _SIMPLE_DTYPES[value]()
-    if isinstance(value, dict) and len(value) == 1:
-        ((key, arg),) = value.items()
-        if key == "list":
-            return pl.List(_decode_dtype(arg))
-        if key == "decimal":
-            precision, scale = arg
-            return pl.Decimal(int(precision), int(scale))
-        if key == "datetime":
-            unit, zone = arg
-            return pl.Datetime(unit, zone)
-    raise ValueError(f"unknown dtype in table comment: {value!r}")
-
-
-def _decode_schema_comment(comment: object) -> dict[str, pl.DataType]:
-    if not isinstance(comment, str) or not comment.startswith(_SCHEMA_COMMENT_PREFIX):
-        return {}
-    try:
-        encoded = json.loads(comment[len(_SCHEMA_COMMENT_PREFIX) :])
-        return {str(c).lower(): _decode_dtype(t) for c, t in encoded.items()}
-    except (ValueError, TypeError, AttributeError) as exc:
-        log.warning("ignoring unreadable dtype comment on a silver table: %s", exc)
-        return {}
