@@ -37,7 +37,7 @@ bench: $(STAMP)
 # The README's pictures: the browser tests (headless Debian chromium against their own
 # `dagster dev`) save their screenshots straight into docs/screenshots/.
 screenshots: $(STAMP)
-	ORDERS_SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest \
+	SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest \
 	  orders_platform_tests/e2e/test_ui_browser.py -q -p no:cacheprovider
 
 # e.g. make materialize PARTITION=2026-03-17

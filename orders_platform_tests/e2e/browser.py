@@ -1,7 +1,7 @@
 """Headless Chromium (Debian's package, never a downloaded build) driven by Playwright.
 
 The browser tests click the Dagster UI as a person does: roles and visible text. Each test
-saves a screenshot into `screenshot_dir()` (ORDERS_SCREENSHOT_DIR, default
+saves a screenshot into `screenshot_dir()` (SCREENSHOT_DIR, default
 artifacts/screenshots/, git-ignored; `make screenshots` points it at docs/screenshots/).
 """
 
@@ -38,7 +38,7 @@ def chromium_path() -> str | None:
 
 
 def screenshot_dir() -> Path:
-    path = Path(os.environ.get("ORDERS_SCREENSHOT_DIR", REPO_ROOT / "artifacts" / "screenshots"))
+    path = Path(os.environ.get("SCREENSHOT_DIR", REPO_ROOT / "artifacts" / "screenshots"))
     path.mkdir(parents=True, exist_ok=True)
     return path
 
