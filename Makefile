@@ -33,6 +33,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_orders.py
 	$(BIN)/python benchmarks/bench_sessions.py
 	$(BIN)/python benchmarks/bench_backfill.py
+	$(BIN)/python benchmarks/bench_fixed_cost.py
+	$(BIN)/python benchmarks/bench_batch_script.py
 
 # The README's pictures: the browser tests (headless Debian chromium against their own
 # `dagster dev`) save their screenshots straight into docs/screenshots/.

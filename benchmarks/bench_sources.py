@@ -7,7 +7,8 @@ PostgreSQL (127.0.0.1:5432, a temporary database created and dropped here): ~BEN
 demo order rows (`generate_orders`, the messy shape) are loaded with COPY into
 ``public.orders`` (text columns, ``updated_at timestamptz`` indexed) — untimed. Timed:
 `PostgresSource.extract_orders` for the day (defaults: 1 h sub-windows, 5 min overlap,
-50 000-row FETCHes), batches consumed and dropped, as a raw asset streaming them would.
+batches of 50 000 rows cut from each sub-window's COPY), batches consumed and dropped,
+as a raw asset streaming them would.
 
 Landing: CSV files of BENCH_LANDING_SMALL_LINES and BENCH_LANDING_LINES data lines (and
 the same as NDJSON) read with ``chunk_rows`` = BENCH_LANDING_CHUNK_ROWS; the peak memory

@@ -38,8 +38,8 @@ from orders_platform.assets.keys import (
     WAREHOUSE_POOL,
 )
 from orders_platform.assets.raw import build_raw_asset
+from orders_platform.checks import contracts
 from orders_platform.checks.gates import run_gate_by_partition
-from orders_platform.checks.schemas import Sessions
 from orders_platform.observability import (
     counts_metadata,
     frame_metadata,
@@ -211,7 +211,9 @@ def build_events_assets(
         combined = (
             pl.concat(list(per_day.values())) if per_day else pl.DataFrame(schema=SESSIONS_SCHEMA)
         )
-        gate = run_gate_by_partition(Sessions, {day.isoformat(): df for day, df in per_day.items()})
+        gate = run_gate_by_partition(
+            contracts.SESSIONS, {day.isoformat(): df for day, df in per_day.items()}
+        )
         reconciliation = {
             day.isoformat(): reconcile_sessions(valid, sessions, day, session_gap)
             for day, sessions in per_day.items()

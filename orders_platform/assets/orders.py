@@ -36,8 +36,8 @@ from orders_platform.assets.keys import (
     WAREHOUSE_POOL,
 )
 from orders_platform.assets.raw import build_raw_asset
+from orders_platform.checks import contracts
 from orders_platform.checks.gates import run_gate_by_partition
-from orders_platform.checks.schemas import SilverOrders
 from orders_platform.observability import (
     counts_metadata,
     frame_metadata,
@@ -210,7 +210,7 @@ def build_orders_assets(partitions_def: PartitionsDefinition, warehouse_kind: st
             key: enrich_orders(validated_orders[key], ingested_at) for key in context.partition_keys
         }
         combined = pl.concat(list(enriched.values()))
-        gate = run_gate_by_partition(SilverOrders, enriched)
+        gate = run_gate_by_partition(contracts.SILVER_ORDERS, enriched)
         if not gate.passed:
             yield AssetCheckResult(
                 check_name=SILVER_GATE,

@@ -94,7 +94,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import fsspec
-import httpx
 from dagster import (
     AssetCheckSeverity,
     AssetKey,
@@ -117,11 +116,6 @@ from dagster import (
     sensor,
 )
 
-# Backfill records have no public API; these are the types `DagsterInstance.get_backfill`
-# returns and the tag Dagster puts on every backfill run.
-from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
-from dagster._core.storage.tags import BACKFILL_ID_TAG
-
 from orders_platform.assets.keys import RAW_EVENTS, SILVER_ORDERS, SILVER_SESSIONS, VALIDATED_ORDERS
 from orders_platform.automation.jobs import (
     EVENTS_DAY_ASSETS,
@@ -132,6 +126,7 @@ from orders_platform.automation.jobs import (
     silver_sessions_job,
 )
 from orders_platform.automation.logging import partition_of, redact, root_error
+from orders_platform.dagster_compat import BACKFILL_ID_TAG, BulkActionStatus, PartitionBackfill
 from orders_platform.sources.landing import _format_of as landing_format_of
 
 MAX_RECORDS_PER_TICK = 1000
@@ -654,6 +649,8 @@ def post_alert(
     url: str, alert: Mapping[str, Any], timeout: float = WEBHOOK_TIMEOUT_SECONDS
 ) -> bool:
     """POST `alert` as JSON; log (never raise) a failure, without the URL (a credential)."""
+    import httpx  # only when alerting: ~0.2 s to import, paid by every run otherwise
+
     try:
         response = httpx.post(url, json=dict(alert), timeout=timeout)
         response.raise_for_status()

@@ -13,8 +13,8 @@ from dagster import (
 )
 
 from orders_platform.assets.keys import RAW_ORDERS, REJECTED_ORDERS, VALIDATED_ORDERS
+from orders_platform.checks import contracts
 from orders_platform.checks.gates import run_gate_by_partition
-from orders_platform.checks.schemas import ValidatedOrders
 from orders_platform.observability import counts_metadata, markdown_table
 from orders_platform.transforms.reconcile import reconcile_orders
 
@@ -51,7 +51,7 @@ def build_orders_checks(
         context: AssetCheckExecutionContext, validated_orders: dict[str, pl.DataFrame]
     ) -> AssetCheckResult:
         gate = run_gate_by_partition(
-            ValidatedOrders, {k: validated_orders[k] for k in context.partition_keys}
+            contracts.VALIDATED_ORDERS, {k: validated_orders[k] for k in context.partition_keys}
         )
         return AssetCheckResult(passed=gate.passed, metadata=gate.metadata)
 
@@ -104,11 +104,11 @@ def build_orders_checks(
     )
     def reject_rate(
         context: AssetCheckExecutionContext,
-        validated_orders: dict[str, pl.DataFrame],
         raw_orders: dict[str, pl.DataFrame],
         rejected_orders: dict[str, pl.DataFrame],
     ) -> AssetCheckResult:
-        del validated_orders  # the check is about the dead letters of the same run
+        # (No validated_orders parameter: the check is about the dead letters, and a
+        # parameter would load the whole validated partition from the lake for nothing.)
         raw_rows = sum(raw_orders[k].height for k in context.partition_keys)
         rejected = pl.concat([rejected_orders[k] for k in context.partition_keys])
         rate = rejected.height / raw_rows if raw_rows else 0.0

@@ -1,4 +1,10 @@
-"""pandera (polars) models: the quality gates of validated/orders and silver/orders."""
+"""pandera (polars) models: the quality gates of validated/orders and silver/orders.
+
+These are the declared contract. Gates first evaluate their pandera-free twins in
+`contracts.py` (same rules, one Polars pass, no pandera import) and run a model only on a
+frame that fails, for the report; `test_gates.py` keeps the two in step. Frame-level
+checks call the expressions of `contracts.py`, so those are written once.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import pandera.polars as pa
 import polars as pl
 from pandera.engines import polars_engine as pe
 
+from orders_platform.checks import contracts as rules
 from orders_platform.transforms.schema import (
     MAX_ORDER_AMOUNT,
     PAYMENT_METHODS,
@@ -41,7 +48,7 @@ class ValidatedOrders(pa.DataFrameModel):
     @pa.dataframe_check(error="updated_at is before created_at")
     @classmethod
     def updated_not_before_created(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return data.lazyframe.select(pl.col("updated_at") >= pl.col("created_at"))
+        return data.lazyframe.select(rules.updated_not_before_created())
 
     class Config:
         strict = False  # lineage columns ride along
@@ -64,19 +71,17 @@ class SilverOrders(ValidatedOrders):
     @pa.dataframe_check(error="total_value != order_amount + delivery_fee - discount_amount")
     @classmethod
     def total_is_exact(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        expected = pl.col("order_amount") + pl.col("delivery_fee") - pl.col("discount_amount")
-        return data.lazyframe.select(pl.col("total_value") == expected)
+        return data.lazyframe.select(rules.total_is_exact())
 
     @pa.dataframe_check(error="order_date is not the UTC date of created_at")
     @classmethod
     def order_date_from_created(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return data.lazyframe.select(pl.col("order_date") == pl.col("created_at").dt.date())
+        return data.lazyframe.select(rules.order_date_from_created())
 
     @pa.dataframe_check(error="cancellation_type set exactly for cancelled orders")
     @classmethod
     def cancellation_type_only_when_cancelled(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        cancelled = pl.col("status") == "cancelled"
-        return data.lazyframe.select(cancelled == pl.col("cancellation_type").is_not_null())
+        return data.lazyframe.select(rules.cancellation_type_only_when_cancelled())
 
 
 class Sessions(pa.DataFrameModel):
@@ -96,26 +101,22 @@ class Sessions(pa.DataFrameModel):
     @pa.dataframe_check(error="session_start is after session_end")
     @classmethod
     def start_not_after_end(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return data.lazyframe.select(pl.col("session_start") <= pl.col("session_end"))
+        return data.lazyframe.select(rules.start_not_after_end())
 
     @pa.dataframe_check(error="duration_seconds != session_end - session_start")
     @classmethod
     def duration_is_end_minus_start(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        span = (pl.col("session_end") - pl.col("session_start")).dt.total_microseconds() / 1e6
-        return data.lazyframe.select((pl.col("duration_seconds") - span).abs() < 1e-6)
+        return data.lazyframe.select(rules.duration_is_end_minus_start())
 
     @pa.dataframe_check(error="session_date is not the UTC date of session_start")
     @classmethod
     def date_of_start(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return data.lazyframe.select(pl.col("session_date") == pl.col("session_start").dt.date())
+        return data.lazyframe.select(rules.date_of_start())
 
     @pa.dataframe_check(error="a session whose first or last event is a purchase must be converted")
     @classmethod
     def purchase_means_converted(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        purchase = (pl.col("first_event_type") == "purchase") | (
-            pl.col("last_event_type") == "purchase"
-        )
-        return data.lazyframe.select(~purchase | pl.col("converted"))
+        return data.lazyframe.select(rules.purchase_means_converted())
 
     class Config:
         strict = False

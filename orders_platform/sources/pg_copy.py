@@ -8,10 +8,10 @@ columns strings; an unquoted empty field is NULL, ``""`` the empty string). Memo
 bounded by about three batches whatever the size of the sub-window: when the consumer is
 slow the writer waits, libpq stops reading and the server waits on the socket.
 
-When the consumer stops early (the generator is closed), the writer raises at its next
-row, psycopg2 abandons the COPY and the connection stays usable (the caller rolls back
-and closes it); a failure of the statement (timeout, lost connection) is re-raised in the
-caller's thread as psycopg2 raised it.
+When the consumer stops early (the generator is closed), the server is asked to cancel
+the statement and the writer raises at its next batch, psycopg2 abandons the COPY and the
+connection stays usable (the caller rolls back and closes it). A failure of the statement
+(timeout, lost connection) is re-raised in the caller's thread as psycopg2 raised it.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import threading
 from collections.abc import Iterator, Sequence
 
 import polars as pl
+import psycopg2
 import psycopg2.extensions
 
 _POLL_SECONDS = 0.05
@@ -100,17 +101,26 @@ def copy_batches(
 
     worker = threading.Thread(target=run, name="orders-platform-pg-copy", daemon=True)
     worker.start()
+    finished = False
     try:
         while True:
             kind, payload = handoff.get()
             if kind == "rows":
                 yield parse_csv(payload, columns)
             elif kind == "error":
+                finished = True
                 raise payload
             else:
+                finished = True
                 return
     finally:
         stop.set()
+        if not finished:
+            # Abandoned mid-statement: ask the server to stop now rather than waiting for
+            # the writer's next batch (a slow sort could take until statement_timeout).
+            # cancel() is the one psycopg2 call meant for another thread.
+            with contextlib.suppress(psycopg2.Error):
+                conn.cancel()
         while worker.is_alive():
             with contextlib.suppress(queue.Empty):
                 handoff.get(timeout=_POLL_SECONDS)

@@ -60,7 +60,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -263,18 +263,22 @@ class PostgresSource(RawSource):
                 statement = copy_statement(plan, lo, hi, conn)
                 try:
                     stats["statements"] += 1
-                    for frame in copy_batches(conn, statement, plan.columns, self.batch_rows):
-                        if dedupe:
-                            frame, removed = drop_adjacent_duplicates(frame, previous_row)
-                            stats["duplicate_rows_removed"] += removed
-                            if frame.height:
-                                previous_row = frame.row(-1)
-                        if not frame.height:
-                            continue
-                        window_rows += frame.height
-                        stats["batches"] += 1
-                        yielded = True
-                        yield frame
+                    # closed before the connection is touched again, however this exits
+                    with closing(
+                        copy_batches(conn, statement, plan.columns, self.batch_rows)
+                    ) as batches:
+                        for frame in batches:
+                            if dedupe:
+                                frame, removed = drop_adjacent_duplicates(frame, previous_row)
+                                stats["duplicate_rows_removed"] += removed
+                                if frame.height:
+                                    previous_row = frame.row(-1)
+                            if not frame.height:
+                                continue
+                            window_rows += frame.height
+                            stats["batches"] += 1
+                            yielded = True
+                            yield frame
                     conn.commit()
                 except psycopg2.errors.QueryCanceled as exc:
                     with suppress(psycopg2.Error):

@@ -39,7 +39,6 @@ from typing import Any
 import dagster as dg
 import fsspec
 import polars as pl
-import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 from pydantic import Field
 
@@ -226,6 +225,8 @@ def _write_frame(
 
 
 def _num_rows(fs: fsspec.AbstractFileSystem, path: str) -> int:
+    import pyarrow.parquet as pq  # (only for lazy frames: ~0.3 s to import, with numpy)
+
     with fs.open(path, "rb") as fh:
         return int(pq.ParquetFile(fh).metadata.num_rows)
 

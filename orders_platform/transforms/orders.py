@@ -424,11 +424,13 @@ def build_validation_plan(raw: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     return frame.rechunk().hstack(fields).lazy().with_columns(_reason_code().alias(_REASON))
 
 
-def _rejected_frame(frame: pl.DataFrame, fields: pl.DataFrame, rows: pl.Series) -> pl.DataFrame:
-    """Dead letters of the rejected `rows`: raw values, reason, detail and lineage."""
+def _rejected_frame(frame: pl.DataFrame, fields: pl.DataFrame, mask: pl.Series) -> pl.DataFrame:
+    """Dead letters of the rows where `mask` is set: raw values, reason, detail, lineage."""
+    # A filter, not a gather: the raw columns arrive in several chunks, where a gather of
+    # a few scattered rows costs about four times a filter.
     return (
-        frame.select(pl.all().gather(rows))
-        .hstack(fields.select(pl.all().gather(rows)))
+        frame.filter(mask)
+        .hstack(fields.filter(mask))
         .lazy()
         .with_columns(_reason_code().alias(_REASON))
         .select(
@@ -473,7 +475,7 @@ def validate_orders(raw: pl.DataFrame | pl.LazyFrame) -> ValidationResult:
     frame, fields = _parse(raw)
     rejected_mask = fields.select(_is_rejected()).to_series()
     with ThreadPoolExecutor(max_workers=1) as pool:  # the dead letters meanwhile
-        dead_letters = pool.submit(_rejected_frame, frame, fields, rejected_mask.arg_true())
+        dead_letters = pool.submit(_rejected_frame, frame, fields, rejected_mask)
         winners, duplicates = _latest_per_order(fields, (~rejected_mask).arg_true())
         valid = fields.select(e.gather(winners) for e in _valid_exprs().values()).hstack(
             frame.select(pl.col(c).gather(winners) for c in LINEAGE_COLUMNS)

@@ -353,6 +353,7 @@ class ColumnParser:
 _SAMPLE_ROWS = 4096
 _LOOKUP_MIN_COVERAGE = 0.5
 _CHUNK_ROWS = 131_072  # rows per chunk while parsing (see `_in_chunks`)
+_EXACT_MAX_ROWS = 4_096  # up to here the exact parsers alone are faster (crossover ~10k rows)
 _KEY = "__key"
 _OK = "__ok"
 
@@ -397,6 +398,14 @@ def parse_columns(frame: pl.DataFrame, parsers: Mapping[str, ColumnParser]) -> p
     its cascade (Polars releases the GIL and runs the work on its own thread pool), so the
     short sequential steps between tiers of one column overlap with the others' work.
     """
+    if frame.height <= _EXACT_MAX_ROWS:
+        # The cascade's fixed cost (sampling, a thread and several collects per column)
+        # exceeds the exact parsers' work on small frames: one select instead.
+        return frame.select(
+            e.alias(field_name(c, f))
+            for c, p in parsers.items()
+            for f, e in p.exact(pl.col(c)).items()
+        )
     frame = _in_chunks(frame)
     with ThreadPoolExecutor(max_workers=max(1, len(parsers))) as pool:
         parsed = {c: pool.submit(_parse_column, frame.get_column(c), p) for c, p in parsers.items()}

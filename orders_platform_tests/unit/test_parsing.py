@@ -518,8 +518,13 @@ def _columns_frame(rng: random.Random, n: int, ts_values: list[str]) -> pl.DataF
     )
 
 
+@pytest.mark.parametrize("cascade_from", [0, None])  # 0: the cascade even on tiny frames
 @pytest.mark.parametrize("n", [0, 1, 7, 5_000, 40_000])
-def test_parse_columns_equals_the_exact_parsers(n: int) -> None:
+def test_parse_columns_equals_the_exact_parsers(n: int, cascade_from, monkeypatch) -> None:
+    from orders_platform.transforms import parsing
+
+    if cascade_from is not None:
+        monkeypatch.setattr(parsing, "_EXACT_MAX_ROWS", cascade_from)
     rng = random.Random(n)
     frame = _columns_frame(rng, n, _repeating_timestamps(rng, n) + _random_timestamps(rng, n))
     got = parse_columns(frame, PARSERS)
