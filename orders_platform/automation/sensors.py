@@ -127,7 +127,7 @@ from orders_platform.automation.jobs import (
 )
 from orders_platform.automation.logging import partition_of, redact, root_error
 from orders_platform.dagster_compat import BACKFILL_ID_TAG, BulkActionStatus, PartitionBackfill
-from orders_platform.sources.landing import _format_of as landing_format_of
+from orders_platform.sources.landing import file_format as landing_format_of
 
 MAX_RECORDS_PER_TICK = 1000
 SENSOR_INTERVAL_SECONDS = 30

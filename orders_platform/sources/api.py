@@ -20,7 +20,7 @@ the extracted row count must equal it, else `ApiTotalMismatchError`.
 
 Streaming and exactly-once: a page is parsed only once its body has been fully received,
 converted to one Polars frame (exactly the source columns, ``pl.String``: strings as
-received, JSON numbers as written, booleans with ``str()``, nested values as compact
+received, JSON numbers as written, booleans as ``true``/``false``, nested values as compact
 JSON, missing keys null, unknown keys ignored) and yielded; a page that failed is
 re-requested with the same cursor / offset / URL, so no row is lost or appended twice.
 
@@ -69,6 +69,7 @@ from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception
 from tenacity.wait import wait_random_exponential
 
 from orders_platform.sources.base import RawSource
+from orders_platform.sources.json_text import JsonNumber, json_text
 from orders_platform.transforms.events import EVENT_SOURCE_COLUMNS
 from orders_platform.transforms.schema import ORDER_SOURCE_COLUMNS
 
@@ -340,42 +341,17 @@ def _refresh_margin(lifetime: float) -> float:
 # --------------------------------------------------------------------------- page parsing
 
 
-_PLAIN_VALUE_TYPES = (str, type(None))
-
-
-class _JsonNumber(str):
-    """A JSON number kept as the exact text the API wrote ("1234.50" stays "1234.50")."""
-
-    __slots__ = ()
-
-
-def _dump_nested(value: Any) -> str:
-    """Compact JSON of a nested value, numbers written exactly as received."""
-    if isinstance(value, _JsonNumber):
-        return str(value)
-    if isinstance(value, dict):
-        items = (
-            f"{json.dumps(str(k), ensure_ascii=False)}:{_dump_nested(v)}" for k, v in value.items()
-        )
-        return "{" + ",".join(items) + "}"
-    if isinstance(value, list):
-        return "[" + ",".join(_dump_nested(v) for v in value) + "]"
-    return json.dumps(value, ensure_ascii=False, default=str)
-
-
-def _to_string(value: Any) -> str | None:
-    if value is None or value.__class__ is str:
-        return value
-    if isinstance(value, dict | list):
-        return _dump_nested(value)
-    return str(value)  # JSON numbers: their text; booleans: "True"/"False"
+# One JSON-to-text rule for every source: numbers as written, true/false, nested compact.
+_JsonNumber = JsonNumber
+_to_string = json_text
 
 
 def rows_to_frame(rows: list[Any], columns: Sequence[str], *, may_hold_bools: bool = True):
     """One page of JSON objects as a frame of exactly `columns`, all ``pl.String``.
 
     Strings are kept as received, None/missing keys are null, other values go through
-    `_to_string` (``str()``; nested lists/objects as compact JSON); unknown keys are ignored.
+    `sources.json_text.json_text` (numbers as written, ``true``/``false``, nested
+    lists/objects as compact JSON); unknown keys are ignored.
     """
     schema = {c: pl.String for c in columns}
     for i, row in enumerate(rows):
@@ -384,8 +360,8 @@ def rows_to_frame(rows: list[Any], columns: Sequence[str], *, may_hold_bools: bo
                 f"item {i} of the page's data list is a {type(row).__name__}, not an object"
             )
     if not may_hold_bools:
-        # Fast path: Polars builds the columns in Rust. It refuses nested values, and would
-        # render booleans as "true", so pages that may hold a boolean take the slow path.
+        # Fast path: Polars builds the columns in Rust. It refuses nested values, and pages
+        # that may hold a boolean take the slow path (strict mode refuses them too).
         try:
             return pl.from_dicts(rows, schema=schema, strict=True)
         except (pl.exceptions.PolarsError, TypeError, ValueError, OverflowError):

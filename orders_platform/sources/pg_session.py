@@ -12,11 +12,12 @@ redacted and callers never chain the original exception (its text could carry th
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import psycopg2
 import psycopg2.extensions
+
+from orders_platform.secrets import Redactor
 
 APPLICATION_NAME = "orders_platform"
 # Each sub-window's COPY sorts its rows (window column, then the values) so exact
@@ -30,34 +31,16 @@ class PostgresSourceError(RuntimeError):
 
 
 def redact_dsn_secrets(text: str, dsn: str | None = None) -> str:
-    """`text` with every password removed: the DSN's own password (raw and as written),
-    ``password=…`` pairs and the ``user:password@`` part of URIs."""
-    out = text
-    if dsn:
-        for secret in _dsn_passwords(dsn):
-            if secret:
-                out = out.replace(secret, "***")
-    out = re.sub(r"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", out)
-    out = re.sub(r"(?i)(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]*@", r"\1***@", out)
-    return out
+    """`text` with every password removed (the one redactor): the DSN itself, its password
+    as libpq reads it and as written, ``password=…`` pairs and ``user:password@`` in URIs."""
+    return Redactor([dsn, _libpq_password(dsn)])(text)
 
 
-def _dsn_passwords(dsn: str) -> list[str]:
-    found: list[str] = []
+def _libpq_password(dsn: str | None) -> str | None:
     try:
-        parsed = psycopg2.extensions.parse_dsn(dsn)
-    except Exception:  # an invalid DSN: fall back to the textual patterns
-        parsed = {}
-    if parsed.get("password"):
-        found.append(parsed["password"])
-    m = re.search(r"://[^:/@\s]*:([^@\s]+)@", dsn)
-    if m:
-        found.append(m.group(1))
-    m = re.search(r"(?i)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", dsn)
-    if m:
-        found.append(m.group(1))
-    # longest first so a password that contains another is replaced whole
-    return sorted({s for s in found if len(s) >= 1}, key=len, reverse=True)
+        return psycopg2.extensions.parse_dsn(dsn).get("password") if dsn else None
+    except Exception:  # an invalid DSN: the redactor's textual patterns still apply
+        return None
 
 
 def describe_target(dsn: str) -> str:

@@ -308,7 +308,7 @@ class PostgresSource(RawSource):
                         conn.rollback()
                     raise self._error(
                         f"reading {plan.table_text} for {span}: the COPY output could not be "
-                        "parsed as UTF-8 CSV (is the database encoding SQL_ASCII?)",
+                        "parsed as UTF-8 CSV",
                         exc,
                     ) from None
                 stats["sub_windows"] += 1

@@ -362,3 +362,37 @@ def test_batch_rows_setting_reaches_the_source(
     monkeypatch.setenv("ORDERS_PG_BATCH_ROWS", "0")
     with pytest.raises(SettingsError, match="ORDERS_PG_BATCH_ROWS"):
         load_settings()
+
+
+def test_bytes_that_are_not_utf8_fail_clearly_instead_of_being_altered() -> None:
+    """A SQL_ASCII database stores any bytes and converts nothing: a value that is not
+    UTF-8 cannot be delivered as exact text (the session asks for UTF-8), so the extraction
+    fails naming the table and the sub-window."""
+    from orders_platform.sources.postgres import PostgresSourceError
+
+    admin = _admin_dsn()
+    name = f"orders_copy_ascii_{uuid.uuid4().hex[:10]}"
+    conn = psycopg2.connect(admin)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE \"{name}\" ENCODING 'SQL_ASCII' TEMPLATE template0")
+    user = psycopg2.extensions.parse_dsn(admin)["user"]
+    dsn = f"host={HOST} port={PORT} user={user} dbname={name}"
+    try:
+        with psycopg2.connect(dsn) as data, data.cursor() as cur:
+            cur.execute("CREATE TABLE public.orders (order_id text, updated_at timestamptz)")
+            cur.execute(
+                "INSERT INTO public.orders VALUES (convert_from('\\x41ff'::bytea, 'SQL_ASCII'), "
+                "'2026-03-17 10:00+00')"
+            )
+        data.close()
+        source = PostgresSource(dsn=dsn, allow_primary=True)
+        with pytest.raises(PostgresSourceError) as info:
+            list(source.extract_orders(DAY))
+        message = str(info.value)
+        assert "reading public.orders for [2026-03-17T10:00:00+00:00" in message
+        assert "UTF8" in message and "0xff" in message  # the server refuses to send it
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.close()
