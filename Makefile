@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 PYTEST_ARGS ?=
 
-.PHONY: dev test lint bench materialize backfill clean
+.PHONY: dev test lint bench materialize backfill screenshots clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found (set PYTHON=...)"; exit 1; }
@@ -35,6 +35,12 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_backfill.py
 	$(BIN)/python benchmarks/bench_fixed_cost.py
 	$(BIN)/python benchmarks/bench_batch_script.py
+
+# The README's pictures: the browser tests (headless Debian chromium against their own
+# `dagster dev`) save their screenshots straight into docs/screenshots/.
+screenshots: $(STAMP)
+	SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest \
+	  orders_platform_tests/e2e/test_ui_browser.py -q -p no:cacheprovider
 
 # e.g. make materialize PARTITION=2026-03-17
 PARTITION ?= 2026-03-17

@@ -7,10 +7,16 @@ from datetime import UTC, date, datetime, timedelta
 
 from dagster import BackfillPolicy, DailyPartitionsDefinition
 
-# Warehouse writes run a week per run: bounded memory (a run holds its days' frames), a
-# failure redoes at most a week, and a 30-day backfill pays a run's fixed cost 5 times, not
-# 30, while the `warehouse` pool still serialises the writers.
-WAREHOUSE_DAYS_PER_RUN = 7
+# Every asset backfills ranges of up to DAYS_PER_RUN days per run, with ONE policy: Dagster's
+# asset backfill only puts a parent and its child in the same run when their policies are
+# equal, and each extra "wave" of runs waits for the backfill daemon's next evaluation (every
+# 30 s, a constant of Dagster's daemon) plus a run start-up (~8 s). With one policy, raw ->
+# validated -> silver/orders of a range is one run per 8 days; only silver/sessions (which
+# reads raw/events of D-1..D+1) follows, as soon as its days' events are in. 8 days: a short
+# backfill is one run per wave, a month is 4 runs side by side (max_concurrent_runs), memory
+# stays bounded (0.67 GiB peak over 30 demo days, against 1.5 GiB with 35 days per run) and a
+# failure redoes at most 8 days. The `warehouse` pool serialises the warehouse writers.
+DAYS_PER_RUN = 8
 
 
 def daily_partitions(start: date, *, open_day: bool = True) -> DailyPartitionsDefinition:
@@ -39,16 +45,15 @@ def is_open_day(day: date, now: datetime) -> bool:
 
 
 def lake_backfill_policy() -> BackfillPolicy:
-    """Lake assets (raw, validated, dead letters): a backfilled range is one run.
+    """Lake assets (raw, validated, dead letters): ranges of up to `DAYS_PER_RUN` days.
 
     The lake IO manager reads and writes a range partition by partition (dict outputs and
     inputs), so a range run does the same per-day work as N single-day runs without N
-    process start-ups; the range's frames are held in memory together (about 60 MB per day
-    at the demo's default volume).
+    process start-ups.
     """
-    return BackfillPolicy.single_run()
+    return BackfillPolicy.multi_run(max_partitions_per_run=DAYS_PER_RUN)
 
 
 def warehouse_backfill_policy() -> BackfillPolicy:
-    """Warehouse assets (silver/*): ranges of `WAREHOUSE_DAYS_PER_RUN` days per run."""
-    return BackfillPolicy.multi_run(max_partitions_per_run=WAREHOUSE_DAYS_PER_RUN)
+    """Warehouse assets (silver/*): the same policy, so silver/orders joins the lake runs."""
+    return BackfillPolicy.multi_run(max_partitions_per_run=DAYS_PER_RUN)

@@ -9,6 +9,7 @@ neighbour lands. See README "Sessions".
 """
 
 import statistics
+import time
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
@@ -39,7 +40,14 @@ from orders_platform.assets.keys import (
 from orders_platform.assets.raw import build_raw_asset
 from orders_platform.checks import contracts
 from orders_platform.checks.gates import run_gate_by_partition
-from orders_platform.observability import counts_metadata, frame_metadata, table_schema
+from orders_platform.observability import (
+    counts_metadata,
+    frame_metadata,
+    rate,
+    rejection_summary,
+    seconds_since,
+    table_schema,
+)
 from orders_platform.partitions import lake_backfill_policy, warehouse_backfill_policy
 from orders_platform.storage.warehouse.base import Warehouse
 from orders_platform.transforms.events import RAW_EVENTS_SCHEMA, clean_events
@@ -84,14 +92,23 @@ def build_events_assets(
     def rejected_events(
         context: AssetExecutionContext, raw_events: dict[str, pl.DataFrame]
     ) -> Output:
+        started = time.perf_counter()
         rejected: dict[str, pl.DataFrame] = {}
         reasons: Counter[str] = Counter()
+        reasons_by_day: dict[str, dict[str, int]] = {}
+        per_day: dict[str, dict[str, int]] = {}
         valid_rows = 0
         for key in context.partition_keys:
             result = clean_events(raw_events[key])
             rejected[key] = result.rejected
-            reasons.update({k: v for k, v in result.rejected_by_reason.items() if v})
+            reasons_by_day[key] = {k: v for k, v in result.rejected_by_reason.items() if v}
+            reasons.update(reasons_by_day[key])
             valid_rows += result.valid.height
+            per_day[key] = {
+                "raw": raw_events[key].height,
+                "valid": result.valid.height,
+                "rejected": result.rejected.height,
+            }
         rows_raw = sum(raw_events[k].height for k in context.partition_keys)
         rows_rejected = sum(df.height for df in rejected.values())
         if rows_raw != valid_rows + rows_rejected:
@@ -105,8 +122,11 @@ def build_events_assets(
                 "rows_in": rows_raw,
                 "rows_valid": valid_rows,
                 "rows_rejected": rows_rejected,
+                "reject_rate": rate(rows_rejected, rows_raw),
                 "rejected_by_reason": counts_metadata(reasons),
-                **frame_metadata(rejected[context.partition_keys[-1]]),
+                "summary": rejection_summary(per_day, reasons_by_day),
+                "duration_seconds": seconds_since(started),
+                **frame_metadata(rejected[context.partition_keys[-1]], as_received=True),
                 "dagster/row_count": rows_rejected,
             },
         )

@@ -5,6 +5,7 @@ frames travel as {partition_key: DataFrame} dicts, which the lake IO manager wri
 loads partition by partition.
 """
 
+import time
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
@@ -47,7 +48,14 @@ from orders_platform.assets.keys import (
 from orders_platform.assets.raw import build_raw_asset
 from orders_platform.checks import contracts
 from orders_platform.checks.gates import run_gate_by_partition
-from orders_platform.observability import counts_metadata, frame_metadata, table_schema
+from orders_platform.observability import (
+    counts_metadata,
+    frame_metadata,
+    rate,
+    rejection_summary,
+    seconds_since,
+    table_schema,
+)
 from orders_platform.partitions import lake_backfill_policy, warehouse_backfill_policy
 from orders_platform.storage.lake import ParquetLakeIOManager
 from orders_platform.storage.lake_parts import LakePart
@@ -141,10 +149,12 @@ def build_orders_assets(
         raw_orders: dict[str, pl.LazyFrame],
         lake_io_manager: ResourceParam[ParquetLakeIOManager],
     ):
+        started = time.perf_counter()
         valid: dict[str, pl.DataFrame] = {}
         rejected: dict[str, pl.DataFrame] = {}
         footers: dict[str, dict[str, str]] = {}
         reasons: Counter[str] = Counter()
+        reasons_by_day: dict[str, Counter[str]] = {}
         duplicates = unknown_methods = rows_in = rows_validated = 0
         per_day: dict[str, dict[str, int]] = {}
         now = run_now(context)
@@ -181,7 +191,8 @@ def build_orders_assets(
                 collapsed += held.duplicates + merged
             if is_open:
                 footers[key] = validation_footer(runs, collapsed)
-            reasons.update(dict(rejected[key].group_by("reason").len().iter_rows()))
+            reasons_by_day[key] = Counter(dict(rejected[key].group_by("reason").len().iter_rows()))
+            reasons.update(reasons_by_day[key])
             unknown = (
                 valid[key].select((pl.col("payment_method") == UNKNOWN_PAYMENT_METHOD).sum()).item()
             )
@@ -206,10 +217,13 @@ def build_orders_assets(
             "rows_in": rows_in,
             "rows_valid": rows_valid,
             "rows_rejected": rows_rejected,
+            "reject_rate": rate(rows_rejected, rows_in),
             "duplicates_collapsed": duplicates,
             "unknown_payment_methods": unknown_methods,
             "rejected_by_reason": counts_metadata(reasons),
             "rows_validated_by_this_run": rows_validated,
+            "summary": rejection_summary(per_day, reasons_by_day),
+            "duration_seconds": seconds_since(started),
         }
         if len(per_day) > 1:
             shared["per_partition"] = MetadataValue.json(per_day)
@@ -233,9 +247,9 @@ def build_orders_assets(
             output_name="rejected_orders",
             metadata={
                 **shared,
-                **frame_metadata(rejected[last]),
+                **frame_metadata(rejected[last], as_received=True),
                 "dagster/row_count": rows_rejected,
-                "dagster/column_schema": table_schema(REJECTED_ORDERS_SCHEMA),
+                "dagster/column_schema": table_schema(REJECTED_ORDERS_SCHEMA, as_received=True),
             },
         )
 
@@ -268,6 +282,7 @@ def build_orders_assets(
         validated_orders: dict[str, pl.DataFrame],
         warehouse: Warehouse,
     ):
+        started = time.perf_counter()
         ingested_at = datetime.now(UTC)
         # The open day: only rows later ticks added (the newer-wins upsert makes re-sending
         # harmless, this keeps a tick's warehouse work proportional to its increment).
@@ -311,6 +326,8 @@ def build_orders_assets(
                 "inserted": totals["inserted"],
                 "updated": totals["updated"],
                 "unchanged": totals["unchanged"],
+                "duration_seconds": seconds_since(started),
+                "freshness_lag_seconds": _lag_seconds(combined, ingested_at),
                 **frame_metadata(combined),
                 "dagster/column_schema": table_schema(SILVER_ORDERS_SCHEMA),
             },
@@ -320,3 +337,10 @@ def build_orders_assets(
         )
 
     return [raw_orders, validated_orders, silver_orders]
+
+
+def _lag_seconds(enriched: pl.DataFrame, loaded_at: datetime) -> MetadataValue:
+    """How far the newest order change of the batch is behind the load (0 when empty)."""
+    newest = enriched.get_column("updated_at").max() if enriched.height else None
+    lag = (loaded_at - newest).total_seconds() if newest is not None else 0.0
+    return MetadataValue.float(round(max(lag, 0.0), 3))

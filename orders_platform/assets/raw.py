@@ -1,5 +1,6 @@
 """The raw assets: a source's day as received, plus lineage, into the lake."""
 
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 
@@ -23,7 +24,7 @@ from orders_platform.assets.intraday import (
     run_now,
 )
 from orders_platform.assets.keys import LAKE_IO_MANAGER, OWNERS
-from orders_platform.observability import frame_metadata
+from orders_platform.observability import frame_metadata, seconds_since
 from orders_platform.partitions import lake_backfill_policy
 from orders_platform.sources.base import RawSource
 from orders_platform.storage.lake import ParquetLakeIOManager
@@ -79,6 +80,7 @@ def build_raw_asset(
         source: RawSource,
         lake_io_manager: ResourceParam[ParquetLakeIOManager],
     ) -> Output:
+        started = time.perf_counter()
         keys = context.partition_keys
         now = run_now(context)
         full_refresh = full_refresh_requested(context, config)
@@ -130,8 +132,9 @@ def build_raw_asset(
                 "extraction": MetadataValue.json(
                     extraction if len(keys) > 1 else extraction[keys[0]]
                 ),
-                **frame_metadata(last),
+                **frame_metadata(last, as_received=True),
                 "dagster/row_count": rows,
+                "duration_seconds": seconds_since(started),
             },
         )
 

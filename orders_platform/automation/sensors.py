@@ -127,7 +127,6 @@ from orders_platform.automation.jobs import (
 )
 from orders_platform.automation.logging import partition_of, redact, root_error
 from orders_platform.dagster_compat import BACKFILL_ID_TAG, BulkActionStatus, PartitionBackfill
-from orders_platform.sources.landing import file_format as landing_format_of
 
 MAX_RECORDS_PER_TICK = 1000
 SENSOR_INTERVAL_SECONDS = 30
@@ -485,6 +484,9 @@ def landing_files(
     fs: fsspec.AbstractFileSystem, root: str, kind: str
 ) -> dict[date, list[tuple[str, int, float | None]]]:
     """(name, size, mtime) of the data files of every ``dt=`` day directory of `kind`."""
+    # The landing package reads with pyarrow: only a landing sensor tick needs it loaded.
+    from orders_platform.sources.landing import file_format
+
     base = f"{root.rstrip('/')}/{kind}"
     if not fs.isdir(base):
         return {}
@@ -500,7 +502,7 @@ def landing_files(
         except ValueError:
             continue
         name = parts[1]
-        if name.startswith((".", "_")) or landing_format_of(name) is None:
+        if name.startswith((".", "_")) or file_format(name) is None:
             continue
         days[day].append((name, int(info.get("size") or 0), _mtime(info)))
     return days

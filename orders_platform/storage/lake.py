@@ -45,6 +45,7 @@ import polars as pl
 from fsspec.implementations.local import LocalFileSystem
 from pydantic import Field
 
+from orders_platform.observability import table_schema
 from orders_platform.storage.lake_parts import (
     LakePart,
     PartName,
@@ -516,9 +517,7 @@ class ParquetLakeIOManager(dg.ConfigurableIOManager):
                 {k: rows for k, (_, rows) in written.items()}
             )
         if schema is not None:
-            metadata["dagster/column_schema"] = dg.TableSchema(
-                columns=[dg.TableColumn(name, str(dtype)) for name, dtype in schema.items()]
-            )
+            metadata["dagster/column_schema"] = table_schema(schema)
         context.add_output_metadata(metadata)
 
     @staticmethod

@@ -191,15 +191,19 @@ def test_materialize_all_backfill_through_the_webserver(
     assert {a["asset"]: a["materialized"] for a in final["assets"]} == expected, detail
     assert not any(a["failed"] or a["in_progress"] for a in final["assets"]), detail
 
-    # The lake assets' single-run backfill policy: the 3 days of raw/orders are ONE run,
-    # tagged with the partition range.
+    # One backfill policy for every asset (partitions.py): the 3 days of raw -> validated ->
+    # silver/orders are ONE run, tagged with the partition range; silver/sessions (D-1..D+1
+    # of raw/events) follows in a run of its own, after it.
     lake_runs = [r for r in final["runs"] if "raw/orders" in r["assets"]]
     assert len(lake_runs) == 1, detail
+    assert len(final["runs"]) == 2, detail
     lake_run = lake_runs[0]
     assert lake_run["tags"].get("dagster/asset_partition_range_start") == DAYS[0], detail
     assert lake_run["tags"].get("dagster/asset_partition_range_end") == DAYS[-1], detail
     assert lake_run["tags"].get("dagster/backfill") == backfill_id, detail
-    assert set(lake_run["assets"]) == set(LAKE_ASSETS), detail
+    assert set(lake_run["assets"]) == {*LAKE_ASSETS, "silver/orders"}, detail
+    [sessions_run] = [r for r in final["runs"] if r is not lake_run]
+    assert sessions_run["assets"] == ["silver/sessions"], detail
 
     still_running = wait_until_quiet(url, timeout_s=180)
     dagster_dev.stop()
