@@ -327,7 +327,6 @@ def build_orders_assets(
                 "updated": totals["updated"],
                 "unchanged": totals["unchanged"],
                 "duration_seconds": seconds_since(started),
-                "freshness_lag_seconds": _lag_seconds(combined, ingested_at),
                 **frame_metadata(combined),
                 "dagster/column_schema": table_schema(SILVER_ORDERS_SCHEMA),
             },
@@ -337,10 +336,3 @@ def build_orders_assets(
         )
 
     return [raw_orders, validated_orders, silver_orders]
-
-
-def _lag_seconds(enriched: pl.DataFrame, loaded_at: datetime) -> MetadataValue:
-    """How far the newest order change of the batch is behind the load (0 when empty)."""
-    newest = enriched.get_column("updated_at").max() if enriched.height else None
-    lag = (loaded_at - newest).total_seconds() if newest is not None else 0.0
-    return MetadataValue.float(round(max(lag, 0.0), 3))

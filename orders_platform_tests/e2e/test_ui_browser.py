@@ -265,6 +265,7 @@ def test_automation_lists_the_schedule_and_sensors_running(server, page, request
     page.get_by_role("link", name="Automation").first.click()
     names = [
         "orders_daily_schedule",
+        "orders_intraday_schedule",
         "silver_orders_sensor",
         "silver_sessions_sensor",
         "run_failure_alert_sensor",
